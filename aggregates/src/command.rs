@@ -1,0 +1,86 @@
+//! Commands: what a caller asks the run aggregate to record.
+//!
+//! Every command carries its own time (`at`) and identifiers, so deciding
+//! is a pure function of the run's state and the command.
+
+use crate::canonical::DerivedEvent;
+use crate::event::RawEnvelope;
+use crate::request::ExecutionRequest;
+use crate::time::Timestamp;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunCommand {
+    RequestRun {
+        run_id: Uuid,
+        request: Box<ExecutionRequest>,
+        trace_id: String,
+        at: Timestamp,
+    },
+    StartRun {
+        at: Timestamp,
+    },
+    BindSession {
+        session_id: String,
+        initiator: String,
+        runtime_kind: String,
+        at: Timestamp,
+    },
+    RecordOutboundMessage {
+        message: OutboundMessage,
+        outcome: MessageOutcome,
+        at: Timestamp,
+    },
+    OpenStream {
+        after_sequence: u64,
+        reconnect: bool,
+        at: Timestamp,
+    },
+    /// Record one accepted runtime envelope and the canonical events the
+    /// translation derived from it (`message.received` and its kind).
+    RecordEnvelope {
+        ordinal: u64,
+        envelope: RawEnvelope,
+        derived: Vec<DerivedEvent>,
+        received_at: Timestamp,
+    },
+    CompleteRun {
+        session_state: String,
+        at: Timestamp,
+    },
+    FailRun {
+        error_code: String,
+        error_message: String,
+        at: Timestamp,
+    },
+    CancelRun {
+        reason: Option<String>,
+        at: Timestamp,
+    },
+    SuspendRun {
+        reason: Option<String>,
+        at: Timestamp,
+    },
+    ResumeRun {
+        reason: Option<String>,
+        at: Timestamp,
+    },
+}
+
+/// A message the control plane sent into the session for a participant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    pub message_id: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub message_type: String,
+    /// Part of the request's kickoff, rather than sent later by an agent.
+    pub kickoff: bool,
+}
+
+/// What the runtime answered to a sent message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageOutcome {
+    Accepted,
+    Refused { code: String, message: String },
+}

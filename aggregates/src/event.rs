@@ -1,0 +1,196 @@
+//! Domain events of a run: what happened, in the past tense.
+//!
+//! Appended to the run's stream and never changed. Each variant is stored
+//! with its name as the event type and [`RunEvent::schema_version`]; an old
+//! payload is upcast by [`RunEvent::from_stored`] before it is read.
+
+use crate::canonical::CanonicalEvent;
+use crate::request::ExecutionRequest;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum RunEvent {
+    #[serde(rename_all = "camelCase")]
+    RunRequested {
+        run_id: Uuid,
+        request: Box<ExecutionRequest>,
+        trace_id: String,
+        requested_at: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    RunStarted { at: Timestamp },
+    #[serde(rename_all = "camelCase")]
+    SessionBound {
+        session_id: String,
+        initiator: String,
+        runtime_kind: String,
+        at: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    MessageSent {
+        message_id: String,
+        from: String,
+        to: Vec<String>,
+        message_type: String,
+        kickoff: bool,
+        at: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    MessageRefused {
+        message_id: String,
+        from: String,
+        to: Vec<String>,
+        message_type: String,
+        kickoff: bool,
+        error_code: String,
+        error_message: String,
+        at: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    SessionStreamOpened {
+        after_sequence: u64,
+        reconnect: bool,
+        at: Timestamp,
+    },
+    /// One accepted envelope exactly as the runtime delivered it. `ordinal`
+    /// is its 1-based position in the session (SessionStart is 1).
+    #[serde(rename_all = "camelCase")]
+    RuntimeEnvelopeRecorded {
+        ordinal: u64,
+        envelope: RawEnvelope,
+        received_at: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    CanonicalEventRecorded { event: CanonicalEvent },
+    #[serde(rename_all = "camelCase")]
+    RunCompleted { session_state: String, at: Timestamp },
+    #[serde(rename_all = "camelCase")]
+    RunFailed {
+        error_code: String,
+        error_message: String,
+        at: Timestamp,
+    },
+    #[serde(rename_all = "camelCase")]
+    RunCancelled { reason: Option<String>, at: Timestamp },
+    #[serde(rename_all = "camelCase")]
+    RunSuspended { reason: Option<String>, at: Timestamp },
+    #[serde(rename_all = "camelCase")]
+    RunResumed { reason: Option<String>, at: Timestamp },
+}
+
+/// A runtime envelope, field for field, with the payload bytes in base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawEnvelope {
+    pub macp_version: String,
+    pub mode: String,
+    pub message_type: String,
+    pub message_id: String,
+    pub session_id: String,
+    pub sender: String,
+    pub timestamp_unix_ms: i64,
+    pub payload_base64: String,
+}
+
+/// A stored event that does not load: its type is unknown to this build or
+/// its payload does not match its schema.
+#[derive(Debug, thiserror::Error)]
+#[error("stored event {event_type} v{schema_version} does not load: {reason}")]
+pub struct EventLoadError {
+    pub event_type: String,
+    pub schema_version: u32,
+    pub reason: String,
+}
+
+impl RunEvent {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            RunEvent::RunRequested { .. } => "RunRequested",
+            RunEvent::RunStarted { .. } => "RunStarted",
+            RunEvent::SessionBound { .. } => "SessionBound",
+            RunEvent::MessageSent { .. } => "MessageSent",
+            RunEvent::MessageRefused { .. } => "MessageRefused",
+            RunEvent::SessionStreamOpened { .. } => "SessionStreamOpened",
+            RunEvent::RuntimeEnvelopeRecorded { .. } => "RuntimeEnvelopeRecorded",
+            RunEvent::CanonicalEventRecorded { .. } => "CanonicalEventRecorded",
+            RunEvent::RunCompleted { .. } => "RunCompleted",
+            RunEvent::RunFailed { .. } => "RunFailed",
+            RunEvent::RunCancelled { .. } => "RunCancelled",
+            RunEvent::RunSuspended { .. } => "RunSuspended",
+            RunEvent::RunResumed { .. } => "RunResumed",
+        }
+    }
+
+    /// The schema version written with new events of this type. Bump it
+    /// when a payload changes shape, and teach `upcast` the old shape.
+    pub fn schema_version(&self) -> u32 {
+        1
+    }
+
+    /// The payload as stored (the variant's fields, without the type tag).
+    pub fn to_stored(&self) -> Value {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(mut map)) => map.remove("data").unwrap_or(Value::Null),
+            _ => Value::Null,
+        }
+    }
+
+    /// Loads a stored event, upcasting older schema versions first.
+    pub fn from_stored(
+        event_type: &str,
+        schema_version: u32,
+        payload: Value,
+    ) -> Result<RunEvent, EventLoadError> {
+        let payload = upcast(event_type, schema_version, payload);
+        serde_json::from_value(serde_json::json!({"type": event_type, "data": payload})).map_err(
+            |e| EventLoadError {
+                event_type: event_type.to_string(),
+                schema_version,
+                reason: e.to_string(),
+            },
+        )
+    }
+
+    pub fn canonical(&self) -> Option<&CanonicalEvent> {
+        match self {
+            RunEvent::CanonicalEventRecorded { event } => Some(event),
+            _ => None,
+        }
+    }
+}
+
+/// Moves an old payload to the current schema. Every event type is at
+/// version 1 today, so this is the identity; it is where a v1 → v2 rewrite
+/// goes when a schema moves on, so that old logs keep loading.
+fn upcast(_event_type: &str, _schema_version: u32, payload: Value) -> Value {
+    payload
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_form_round_trips_through_the_upcaster() {
+        let event = RunEvent::RunFailed {
+            error_code: "RUNTIME_UNAVAILABLE".into(),
+            error_message: "connection refused".into(),
+            at: Timestamp::from_unix_ms(1_000),
+        };
+        let stored = event.to_stored();
+        assert_eq!(stored["errorCode"], "RUNTIME_UNAVAILABLE");
+        let loaded =
+            RunEvent::from_stored(event.event_type(), event.schema_version(), stored).unwrap();
+        assert_eq!(loaded, event);
+    }
+
+    #[test]
+    fn an_unknown_event_type_is_a_load_error_not_a_panic() {
+        let err = RunEvent::from_stored("RunTeleported", 1, serde_json::json!({})).unwrap_err();
+        assert_eq!(err.event_type, "RunTeleported");
+    }
+}

@@ -1,0 +1,28 @@
+//! The run aggregate: the write side's language and its rules.
+//!
+//! A run is one event stream. [`RunCommand`]s ask for something to happen;
+//! [`decide`] checks a command against the folded [`RunState`] and answers
+//! with the [`RunEvent`]s to append (facts, in the past tense) or a
+//! [`DomainError`]; [`RunState::apply`] folds an event into the state.
+//!
+//! Architecture invariant: this crate does no I/O and knows nothing of
+//! HTTP, gRPC or SQL. Clocks and identifiers come in through commands, so
+//! the same command on the same state always yields the same events.
+
+pub mod canonical;
+pub mod command;
+pub mod error;
+pub mod event;
+pub mod request;
+pub mod run;
+pub mod status;
+pub mod time;
+
+pub use canonical::{CanonicalEvent, DerivedEvent, EventSource, Subject};
+pub use command::{MessageOutcome, OutboundMessage, RunCommand};
+pub use error::DomainError;
+pub use event::{RawEnvelope, RunEvent};
+pub use request::{ExecutionRequest, FieldError};
+pub use run::{decide, RunState};
+pub use status::RunStatus;
+pub use time::Timestamp;

@@ -1,0 +1,483 @@
+//! The run aggregate: its folded state, and `decide`, which turns a command
+//! into the events to append (or refuses it).
+
+use crate::canonical::{
+    canonical_event_id, types, CanonicalEvent, DerivedEvent, EventSource, Subject, TraceRef,
+    SCHEMA_VERSION,
+};
+use crate::command::{MessageOutcome, RunCommand};
+use crate::error::DomainError;
+use crate::event::RunEvent;
+use crate::request::ExecutionRequest;
+use crate::status::RunStatus;
+use crate::time::Timestamp;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+/// What the aggregate needs to know to decide; folded from the run's events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunState {
+    pub run_id: Option<Uuid>,
+    pub status: Option<RunStatus>,
+    pub request: Option<Box<ExecutionRequest>>,
+    pub trace_id: String,
+    pub session_id: Option<String>,
+    pub initiator: Option<String>,
+    pub runtime_kind: String,
+    /// The `seq` of the last canonical event.
+    pub last_seq: u64,
+    /// How many runtime envelopes are recorded: the stream's resume point.
+    pub recorded_ordinals: u64,
+    pub seen_participants: BTreeSet<String>,
+}
+
+impl RunState {
+    pub fn apply(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::RunRequested {
+                run_id,
+                request,
+                trace_id,
+                ..
+            } => {
+                self.run_id = Some(*run_id);
+                self.status = Some(RunStatus::Queued);
+                self.request = Some(request.clone());
+                self.trace_id = trace_id.clone();
+                self.runtime_kind = request.runtime.kind.clone();
+            }
+            RunEvent::RunStarted { .. } => self.status = Some(RunStatus::Starting),
+            RunEvent::SessionBound {
+                session_id,
+                initiator,
+                runtime_kind,
+                ..
+            } => {
+                self.status = Some(RunStatus::BindingSession);
+                self.session_id = Some(session_id.clone());
+                self.initiator = Some(initiator.clone());
+                self.runtime_kind = runtime_kind.clone();
+            }
+            RunEvent::SessionStreamOpened { .. } => {
+                if self.status == Some(RunStatus::BindingSession) {
+                    self.status = Some(RunStatus::Running);
+                }
+            }
+            RunEvent::RuntimeEnvelopeRecorded { ordinal, .. } => {
+                self.recorded_ordinals = *ordinal;
+            }
+            RunEvent::CanonicalEventRecorded { event } => {
+                self.last_seq = event.seq;
+                if event.event_type == types::PARTICIPANT_SEEN {
+                    if let Some(subject) = &event.subject {
+                        self.seen_participants.insert(subject.id.clone());
+                    }
+                }
+            }
+            RunEvent::MessageSent { .. } | RunEvent::MessageRefused { .. } => {}
+            RunEvent::RunCompleted { .. } => self.status = Some(RunStatus::Completed),
+            RunEvent::RunFailed { .. } => self.status = Some(RunStatus::Failed),
+            RunEvent::RunCancelled { .. } => self.status = Some(RunStatus::Cancelled),
+            RunEvent::RunSuspended { .. } => self.status = Some(RunStatus::Suspended),
+            RunEvent::RunResumed { .. } => self.status = Some(RunStatus::Running),
+        }
+    }
+
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a RunEvent>) -> RunState {
+        let mut state = RunState::default();
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        self.status.is_some_and(RunStatus::is_terminal)
+    }
+
+    fn mode_name(&self) -> &str {
+        self.request
+            .as_ref()
+            .map(|r| r.session.mode_name.as_str())
+            .unwrap_or_default()
+    }
+}
+
+/// Decides what a command means for the run: the events to append, in
+/// order, or why not. Pure: no clock, no randomness, no I/O.
+pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, DomainError> {
+    if let RunCommand::RequestRun {
+        run_id,
+        request,
+        trace_id,
+        at,
+    } = command
+    {
+        if state.status.is_some() {
+            return Err(DomainError::RunAlreadyExists);
+        }
+        let requested = RunEvent::RunRequested {
+            run_id: *run_id,
+            request: request.clone(),
+            trace_id: trace_id.clone(),
+            requested_at: *at,
+        };
+        let mut fresh = RunState::default();
+        fresh.apply(&requested);
+        let mut out = Decision::new(&fresh);
+        out.fact(requested);
+        out.lifecycle(
+            *at,
+            types::RUN_CREATED,
+            json!({
+                "status": RunStatus::Queued,
+                "modeName": request.session.mode_name,
+                "runtimeKind": request.runtime.kind,
+                "tags": request.tags(),
+                "idempotencyKey": request.idempotency_key(),
+            }),
+        );
+        return Ok(out.events);
+    }
+
+    let status = state.status.ok_or(DomainError::RunNotFound)?;
+    let mut out = Decision::new(state);
+    match command {
+        RunCommand::RequestRun { .. } => unreachable!("handled above"),
+        RunCommand::StartRun { at } => {
+            transition(status, RunStatus::Starting)?;
+            out.fact(RunEvent::RunStarted { at: *at });
+            out.lifecycle(*at, types::RUN_STARTED, json!({"status": RunStatus::Starting}));
+        }
+        RunCommand::BindSession {
+            session_id,
+            initiator,
+            runtime_kind,
+            at,
+        } => {
+            transition(status, RunStatus::BindingSession)?;
+            out.fact(RunEvent::SessionBound {
+                session_id: session_id.clone(),
+                initiator: initiator.clone(),
+                runtime_kind: runtime_kind.clone(),
+                at: *at,
+            });
+            out.canonical(
+                *at,
+                types::SESSION_BOUND,
+                Some(Subject::new("session", session_id.as_str())),
+                EventSource::control_plane(),
+                json!({
+                    "sessionId": session_id,
+                    "initiator": initiator,
+                    "modeName": state.mode_name(),
+                    "runtimeKind": runtime_kind,
+                    "status": RunStatus::BindingSession,
+                }),
+            );
+            let declared = state
+                .request
+                .iter()
+                .flat_map(|r| r.session.participants.iter());
+            for participant in declared {
+                out.participant_seen(*at, &participant.id, participant.role.as_deref());
+            }
+        }
+        RunCommand::RecordOutboundMessage {
+            message,
+            outcome,
+            at,
+        } => {
+            require_session(state, status, "sending a message")?;
+            let mut data = json!({
+                "messageId": message.message_id,
+                "from": message.from,
+                "to": message.to,
+                "messageType": message.message_type,
+                "kickoff": message.kickoff,
+            });
+            let subject = Some(Subject::new("message", message.message_id.as_str()));
+            match outcome {
+                MessageOutcome::Accepted => {
+                    out.fact(RunEvent::MessageSent {
+                        message_id: message.message_id.clone(),
+                        from: message.from.clone(),
+                        to: message.to.clone(),
+                        message_type: message.message_type.clone(),
+                        kickoff: message.kickoff,
+                        at: *at,
+                    });
+                    out.canonical(
+                        *at,
+                        types::MESSAGE_SENT,
+                        subject,
+                        EventSource::control_plane(),
+                        data,
+                    );
+                }
+                MessageOutcome::Refused { code, message: why } => {
+                    out.fact(RunEvent::MessageRefused {
+                        message_id: message.message_id.clone(),
+                        from: message.from.clone(),
+                        to: message.to.clone(),
+                        message_type: message.message_type.clone(),
+                        kickoff: message.kickoff,
+                        error_code: code.clone(),
+                        error_message: why.clone(),
+                        at: *at,
+                    });
+                    data["errorCode"] = json!(code);
+                    data["errorMessage"] = json!(why);
+                    out.canonical(
+                        *at,
+                        types::MESSAGE_SEND_FAILED,
+                        subject,
+                        EventSource::control_plane(),
+                        data,
+                    );
+                }
+            }
+        }
+        RunCommand::OpenStream {
+            after_sequence,
+            reconnect,
+            at,
+        } => {
+            require_session(state, status, "opening the stream")?;
+            out.fact(RunEvent::SessionStreamOpened {
+                after_sequence: *after_sequence,
+                reconnect: *reconnect,
+                at: *at,
+            });
+            let session_id = state.session_id.clone().unwrap_or_default();
+            out.canonical(
+                *at,
+                types::SESSION_STREAM_OPENED,
+                Some(Subject::new("session", session_id)),
+                EventSource::control_plane(),
+                json!({
+                    "afterSequence": after_sequence,
+                    "status": if *reconnect { "reconnecting" } else { "opened" },
+                }),
+            );
+        }
+        RunCommand::RecordEnvelope {
+            ordinal,
+            envelope,
+            derived,
+            received_at,
+        } => {
+            require_session(state, status, "recording an envelope")?;
+            let expected = state.recorded_ordinals + 1;
+            if *ordinal < expected {
+                return Err(DomainError::EnvelopeAlreadyRecorded { ordinal: *ordinal });
+            }
+            if *ordinal > expected {
+                return Err(DomainError::EnvelopeOrdinalGap {
+                    expected,
+                    got: *ordinal,
+                });
+            }
+            out.fact(RunEvent::RuntimeEnvelopeRecorded {
+                ordinal: *ordinal,
+                envelope: envelope.clone(),
+                received_at: *received_at,
+            });
+            if !envelope.sender.is_empty() {
+                out.participant_seen(*received_at, &envelope.sender, None);
+            }
+            let source = EventSource::runtime(&state.runtime_kind, &envelope.message_type);
+            for event in derived {
+                out.derived(*received_at, source.clone(), event);
+            }
+        }
+        RunCommand::CompleteRun { session_state, at } => {
+            transition(status, RunStatus::Completed)?;
+            out.fact(RunEvent::RunCompleted {
+                session_state: session_state.clone(),
+                at: *at,
+            });
+            out.lifecycle(
+                *at,
+                types::RUN_COMPLETED,
+                json!({"status": RunStatus::Completed, "sessionState": session_state}),
+            );
+        }
+        RunCommand::FailRun {
+            error_code,
+            error_message,
+            at,
+        } => {
+            transition(status, RunStatus::Failed)?;
+            out.fact(RunEvent::RunFailed {
+                error_code: error_code.clone(),
+                error_message: error_message.clone(),
+                at: *at,
+            });
+            out.lifecycle(
+                *at,
+                types::RUN_FAILED,
+                json!({"status": RunStatus::Failed, "errorCode": error_code,
+                       "errorMessage": error_message}),
+            );
+        }
+        RunCommand::CancelRun { reason, at } => {
+            transition(status, RunStatus::Cancelled)?;
+            out.fact(RunEvent::RunCancelled {
+                reason: reason.clone(),
+                at: *at,
+            });
+            out.lifecycle(
+                *at,
+                types::RUN_CANCELLED,
+                json!({"status": RunStatus::Cancelled, "reason": reason}),
+            );
+        }
+        RunCommand::SuspendRun { reason, at } => {
+            transition(status, RunStatus::Suspended)?;
+            out.fact(RunEvent::RunSuspended {
+                reason: reason.clone(),
+                at: *at,
+            });
+            out.lifecycle(
+                *at,
+                types::RUN_SUSPENDED,
+                json!({"status": RunStatus::Suspended, "reason": reason}),
+            );
+        }
+        RunCommand::ResumeRun { reason, at } => {
+            if status != RunStatus::Suspended {
+                return Err(DomainError::InvalidTransition {
+                    from: status,
+                    to: RunStatus::Running,
+                });
+            }
+            out.fact(RunEvent::RunResumed {
+                reason: reason.clone(),
+                at: *at,
+            });
+            out.lifecycle(
+                *at,
+                types::RUN_RESUMED,
+                json!({"status": RunStatus::Running, "reason": reason}),
+            );
+        }
+    }
+    Ok(out.events)
+}
+
+fn transition(from: RunStatus, to: RunStatus) -> Result<(), DomainError> {
+    if from.can_transition_to(to) {
+        Ok(())
+    } else {
+        Err(DomainError::InvalidTransition { from, to })
+    }
+}
+
+fn require_session(
+    state: &RunState,
+    status: RunStatus,
+    action: &'static str,
+) -> Result<(), DomainError> {
+    if state.session_id.is_some() {
+        Ok(())
+    } else {
+        Err(DomainError::SessionNotBound { status, action })
+    }
+}
+
+/// The events one decision appends, numbering canonical events as it goes.
+struct Decision<'a> {
+    state: &'a RunState,
+    next_seq: u64,
+    seen: BTreeSet<String>,
+    events: Vec<RunEvent>,
+}
+
+impl<'a> Decision<'a> {
+    fn new(state: &'a RunState) -> Self {
+        Decision {
+            state,
+            next_seq: state.last_seq + 1,
+            seen: BTreeSet::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn fact(&mut self, event: RunEvent) {
+        self.events.push(event);
+    }
+
+    fn canonical(
+        &mut self,
+        ts: Timestamp,
+        event_type: &str,
+        subject: Option<Subject>,
+        source: EventSource,
+        data: Value,
+    ) {
+        let run_id = self.state.run_id.unwrap_or_default();
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let trace = (!self.state.trace_id.is_empty()).then(|| TraceRef {
+            trace_id: Some(self.state.trace_id.clone()),
+            span_id: None,
+            parent_span_id: None,
+        });
+        self.events.push(RunEvent::CanonicalEventRecorded {
+            event: CanonicalEvent {
+                id: canonical_event_id(run_id, seq),
+                run_id,
+                seq,
+                ts,
+                event_type: event_type.to_string(),
+                schema_version: SCHEMA_VERSION,
+                subject,
+                source,
+                trace,
+                data,
+            },
+        });
+    }
+
+    fn lifecycle(&mut self, ts: Timestamp, event_type: &str, data: Value) {
+        let run_id = self.state.run_id.unwrap_or_default().to_string();
+        self.canonical(
+            ts,
+            event_type,
+            Some(Subject::new("run", run_id)),
+            EventSource::control_plane(),
+            data,
+        );
+    }
+
+    fn derived(&mut self, ts: Timestamp, source: EventSource, event: &DerivedEvent) {
+        self.canonical(
+            ts,
+            &event.event_type,
+            event.subject.clone(),
+            source,
+            event.data.clone(),
+        );
+    }
+
+    /// `participant.seen`, the first time a participant appears in the run.
+    fn participant_seen(&mut self, ts: Timestamp, participant_id: &str, role: Option<&str>) {
+        if self.state.seen_participants.contains(participant_id)
+            || !self.seen.insert(participant_id.to_string())
+        {
+            return;
+        }
+        self.canonical(
+            ts,
+            types::PARTICIPANT_SEEN,
+            Some(Subject::new("participant", participant_id)),
+            EventSource::control_plane(),
+            json!({"participantId": participant_id, "role": role}),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

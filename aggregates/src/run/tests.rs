@@ -1,0 +1,242 @@
+//! Given / when / then tests of the run aggregate.
+
+use super::*;
+use crate::canonical::DerivedEvent;
+use crate::command::OutboundMessage;
+use crate::event::RawEnvelope;
+use serde_json::json;
+
+const T: Timestamp = Timestamp::from_unix_ms(1_700_000_000_000);
+
+fn run_id() -> Uuid {
+    Uuid::parse_str("0190f5a4-0000-7000-8000-000000000001").unwrap()
+}
+
+fn request() -> Box<ExecutionRequest> {
+    Box::new(
+        serde_json::from_value(json!({
+            "mode": "live",
+            "runtime": {"kind": "rust"},
+            "session": {"modeName": "macp.mode.decision.v1", "modeVersion": "1.0.0",
+                        "configurationVersion": "c1", "ttlMs": 1000,
+                        "participants": [{"id": "alpha", "role": "critic"}, {"id": "beta"}]},
+        }))
+        .unwrap(),
+    )
+}
+
+/// Decides each command on the state folded so far, applying its events.
+fn given(commands: &[RunCommand]) -> (RunState, Vec<RunEvent>) {
+    let mut state = RunState::default();
+    let mut log = Vec::new();
+    for command in commands {
+        let events = decide(&state, command).expect("given commands are accepted");
+        for event in &events {
+            state.apply(event);
+        }
+        log.extend(events);
+    }
+    (state, log)
+}
+
+fn request_run() -> RunCommand {
+    RunCommand::RequestRun {
+        run_id: run_id(),
+        request: request(),
+        trace_id: "trace-1".into(),
+        at: T,
+    }
+}
+
+fn bound_run() -> Vec<RunCommand> {
+    vec![
+        request_run(),
+        RunCommand::StartRun { at: T },
+        RunCommand::BindSession {
+            session_id: run_id().to_string(),
+            initiator: "alpha".into(),
+            runtime_kind: "rust".into(),
+            at: T,
+        },
+        RunCommand::OpenStream {
+            after_sequence: 0,
+            reconnect: false,
+            at: T,
+        },
+    ]
+}
+
+fn envelope(ordinal: u64, sender: &str) -> RunCommand {
+    RunCommand::RecordEnvelope {
+        ordinal,
+        envelope: RawEnvelope {
+            macp_version: "1.0".into(),
+            mode: "macp.mode.decision.v1".into(),
+            message_type: "Evaluation".into(),
+            message_id: format!("m{ordinal}"),
+            session_id: run_id().to_string(),
+            sender: sender.into(),
+            timestamp_unix_ms: 1,
+            payload_base64: String::new(),
+        },
+        derived: vec![DerivedEvent::new(
+            types::MESSAGE_RECEIVED,
+            None,
+            json!({"messageId": format!("m{ordinal}")}),
+        )],
+        received_at: T,
+    }
+}
+
+fn canonical_types(events: &[RunEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(RunEvent::canonical)
+        .map(|e| e.event_type.as_str())
+        .collect()
+}
+
+#[test]
+fn a_run_is_requested_once() {
+    let (state, events) = given(&[request_run()]);
+    assert_eq!(state.status, Some(RunStatus::Queued));
+    assert_eq!(canonical_types(&events), vec!["run.created"]);
+    assert_eq!(
+        decide(&state, &request_run()),
+        Err(DomainError::RunAlreadyExists)
+    );
+}
+
+#[test]
+fn commands_on_a_missing_run_are_refused() {
+    assert_eq!(
+        decide(&RunState::default(), &RunCommand::StartRun { at: T }),
+        Err(DomainError::RunNotFound)
+    );
+}
+
+#[test]
+fn binding_sees_every_declared_participant_and_the_stream_makes_it_running() {
+    let (state, events) = given(&bound_run());
+    assert_eq!(state.status, Some(RunStatus::Running));
+    assert_eq!(
+        canonical_types(&events),
+        vec![
+            "run.created",
+            "run.started",
+            "session.bound",
+            "participant.seen",
+            "participant.seen",
+            "session.stream.opened"
+        ]
+    );
+    let seqs: Vec<u64> = events
+        .iter()
+        .filter_map(RunEvent::canonical)
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6], "seq is gap-free across decisions");
+}
+
+#[test]
+fn an_envelope_is_recorded_exactly_once_and_in_order() {
+    let mut commands = bound_run();
+    commands.push(envelope(1, "alpha"));
+    let (state, _) = given(&commands);
+    assert_eq!(state.recorded_ordinals, 1);
+    assert_eq!(
+        decide(&state, &envelope(1, "alpha")),
+        Err(DomainError::EnvelopeAlreadyRecorded { ordinal: 1 })
+    );
+    assert_eq!(
+        decide(&state, &envelope(3, "alpha")),
+        Err(DomainError::EnvelopeOrdinalGap {
+            expected: 2,
+            got: 3
+        })
+    );
+}
+
+#[test]
+fn an_undeclared_sender_is_seen_the_first_time_only() {
+    let mut commands = bound_run();
+    commands.push(envelope(1, "outsider"));
+    let (state, events) = given(&commands);
+    let types = canonical_types(&events);
+    assert_eq!(
+        &types[types.len() - 2..],
+        ["participant.seen", "message.received"]
+    );
+    let again = decide(&state, &envelope(2, "outsider")).unwrap();
+    assert_eq!(canonical_types(&again), vec!["message.received"]);
+}
+
+#[test]
+fn a_terminal_run_refuses_further_transitions() {
+    let mut commands = bound_run();
+    commands.push(RunCommand::CompleteRun {
+        session_state: "RESOLVED".into(),
+        at: T,
+    });
+    let (state, events) = given(&commands);
+    assert_eq!(state.status, Some(RunStatus::Completed));
+    assert_eq!(canonical_types(&events).last(), Some(&"run.completed"));
+    assert_eq!(
+        decide(
+            &state,
+            &RunCommand::FailRun {
+                error_code: "X".into(),
+                error_message: "late".into(),
+                at: T
+            }
+        ),
+        Err(DomainError::InvalidTransition {
+            from: RunStatus::Completed,
+            to: RunStatus::Failed
+        })
+    );
+}
+
+#[test]
+fn suspend_and_resume_alternate() {
+    let mut commands = bound_run();
+    commands.push(RunCommand::SuspendRun { reason: None, at: T });
+    let (state, _) = given(&commands);
+    assert_eq!(state.status, Some(RunStatus::Suspended));
+    assert!(decide(&state, &RunCommand::SuspendRun { reason: None, at: T }).is_err());
+    let resumed = decide(&state, &RunCommand::ResumeRun { reason: None, at: T }).unwrap();
+    assert_eq!(canonical_types(&resumed), vec!["run.resumed"]);
+}
+
+#[test]
+fn a_refused_message_is_recorded_as_send_failed() {
+    let mut commands = bound_run();
+    commands.push(RunCommand::RecordOutboundMessage {
+        message: OutboundMessage {
+            message_id: "m-1".into(),
+            from: "mallory".into(),
+            to: vec![],
+            message_type: "Vote".into(),
+            kickoff: false,
+        },
+        outcome: MessageOutcome::Refused {
+            code: "FORBIDDEN".into(),
+            message: "not a participant".into(),
+        },
+        at: T,
+    });
+    let (state, events) = given(&commands);
+    assert_eq!(state.status, Some(RunStatus::Running), "the run goes on");
+    let failed = events.last().and_then(RunEvent::canonical).unwrap();
+    assert_eq!(failed.event_type, "message.send_failed");
+    assert_eq!(failed.data["errorCode"], "FORBIDDEN");
+}
+
+#[test]
+fn deciding_is_deterministic() {
+    let (state, _) = given(&bound_run());
+    assert_eq!(
+        decide(&state, &envelope(1, "beta")),
+        decide(&state, &envelope(1, "beta"))
+    );
+}
