@@ -67,7 +67,10 @@ pub enum RunEvent {
     #[serde(rename_all = "camelCase")]
     CanonicalEventRecorded { event: CanonicalEvent },
     #[serde(rename_all = "camelCase")]
-    RunCompleted { session_state: String, at: Timestamp },
+    RunCompleted {
+        session_state: String,
+        at: Timestamp,
+    },
     #[serde(rename_all = "camelCase")]
     RunFailed {
         error_code: String,
@@ -75,11 +78,20 @@ pub enum RunEvent {
         at: Timestamp,
     },
     #[serde(rename_all = "camelCase")]
-    RunCancelled { reason: Option<String>, at: Timestamp },
+    RunCancelled {
+        reason: Option<String>,
+        at: Timestamp,
+    },
     #[serde(rename_all = "camelCase")]
-    RunSuspended { reason: Option<String>, at: Timestamp },
+    RunSuspended {
+        reason: Option<String>,
+        at: Timestamp,
+    },
     #[serde(rename_all = "camelCase")]
-    RunResumed { reason: Option<String>, at: Timestamp },
+    RunResumed {
+        reason: Option<String>,
+        at: Timestamp,
+    },
 }
 
 /// A runtime envelope, field for field, with the payload bytes in base64.

@@ -398,7 +398,11 @@ mod tests {
     }
 
     fn paths(value: Value) -> Vec<String> {
-        parse(value).validate().into_iter().map(|e| e.path).collect()
+        parse(value)
+            .validate()
+            .into_iter()
+            .map(|e| e.path)
+            .collect()
     }
 
     #[test]

@@ -148,7 +148,11 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
         RunCommand::StartRun { at } => {
             transition(status, RunStatus::Starting)?;
             out.fact(RunEvent::RunStarted { at: *at });
-            out.lifecycle(*at, types::RUN_STARTED, json!({"status": RunStatus::Starting}));
+            out.lifecycle(
+                *at,
+                types::RUN_STARTED,
+                json!({"status": RunStatus::Starting}),
+            );
         }
         RunCommand::BindSession {
             session_id,

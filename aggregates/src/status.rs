@@ -77,7 +77,10 @@ mod tests {
         assert!(Suspended.can_transition_to(Running));
         assert!(Starting.can_transition_to(Failed));
         assert!(Queued.can_transition_to(Cancelled));
-        assert!(!Queued.can_transition_to(Running), "no skipping the session");
+        assert!(
+            !Queued.can_transition_to(Running),
+            "no skipping the session"
+        );
         assert!(!Completed.can_transition_to(Failed), "terminal is final");
         assert!(!Cancelled.can_transition_to(Running));
         assert!(!Starting.can_transition_to(Completed));

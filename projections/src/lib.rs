@@ -1,0 +1,36 @@
+//! Read models of the control plane, each a pure fold of a run's events.
+//!
+//! Every projection here implements [`Projection`]: `apply` folds one
+//! domain event into the model and must be idempotent (an event already
+//! folded changes nothing), so live ingestion, rebuilds and replay can all
+//! call the same code. Storage, checkpoints and scheduling live in the
+//! service (`src/projector/`), never here.
+//!
+//! Architecture invariant: no I/O, no clock, no randomness. Folding the
+//! same events always yields the same model, and so the same bytes.
+
+pub mod run_state;
+pub mod run_summary;
+
+use aggregates::RunEvent;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use run_state::RunStateView;
+pub use run_summary::RunSummary;
+
+/// A read model keyed by run, folded from that run's events.
+pub trait Projection: Default + Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Stable name: the key of its checkpoint and of its stored documents.
+    const NAME: &'static str;
+
+    fn apply(&mut self, event: &RunEvent);
+
+    fn fold<'a>(events: impl IntoIterator<Item = &'a RunEvent>) -> Self {
+        let mut model = Self::default();
+        for event in events {
+            model.apply(event);
+        }
+        model
+    }
+}

@@ -135,7 +135,11 @@ fn binding_sees_every_declared_participant_and_the_stream_makes_it_running() {
         .filter_map(RunEvent::canonical)
         .map(|e| e.seq)
         .collect();
-    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6], "seq is gap-free across decisions");
+    assert_eq!(
+        seqs,
+        vec![1, 2, 3, 4, 5, 6],
+        "seq is gap-free across decisions"
+    );
 }
 
 #[test]
@@ -200,11 +204,28 @@ fn a_terminal_run_refuses_further_transitions() {
 #[test]
 fn suspend_and_resume_alternate() {
     let mut commands = bound_run();
-    commands.push(RunCommand::SuspendRun { reason: None, at: T });
+    commands.push(RunCommand::SuspendRun {
+        reason: None,
+        at: T,
+    });
     let (state, _) = given(&commands);
     assert_eq!(state.status, Some(RunStatus::Suspended));
-    assert!(decide(&state, &RunCommand::SuspendRun { reason: None, at: T }).is_err());
-    let resumed = decide(&state, &RunCommand::ResumeRun { reason: None, at: T }).unwrap();
+    assert!(decide(
+        &state,
+        &RunCommand::SuspendRun {
+            reason: None,
+            at: T
+        }
+    )
+    .is_err());
+    let resumed = decide(
+        &state,
+        &RunCommand::ResumeRun {
+            reason: None,
+            at: T,
+        },
+    )
+    .unwrap();
     assert_eq!(canonical_types(&resumed), vec!["run.resumed"]);
 }
 

@@ -1,0 +1,128 @@
+//! The `Run` resource of `GET /runs/:id`: status, timestamps, tags and the
+//! request's identifying metadata.
+
+use crate::Projection;
+use aggregates::canonical::types;
+use aggregates::{RunEvent, RunStatus, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    pub id: Option<Uuid>,
+    pub status: Option<RunStatus>,
+    pub mode: String,
+    pub runtime_kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    pub last_event_seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<RunSource>,
+    pub tags: Vec<String>,
+    pub metadata: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    pub created_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSource {
+    pub kind: String,
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+}
+
+impl Projection for RunSummary {
+    const NAME: &'static str = "run_summary";
+
+    fn apply(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::RunRequested {
+                run_id,
+                request,
+                trace_id,
+                requested_at,
+            } => {
+                if self.id.is_some() {
+                    return;
+                }
+                let metadata = request.session.metadata.clone().unwrap_or_default();
+                let text = |key: &str| metadata.get(key).and_then(Value::as_str).map(String::from);
+                self.id = Some(*run_id);
+                self.status = Some(RunStatus::Queued);
+                self.mode = request.mode.clone();
+                self.runtime_kind = request.runtime.kind.clone();
+                self.runtime_version = request.runtime.version.clone();
+                self.trace_id = Some(trace_id.clone());
+                self.idempotency_key = request.idempotency_key().map(String::from);
+                self.source = text("source").map(|kind| RunSource {
+                    kind,
+                    reference: text("sourceRef"),
+                });
+                self.tags = request.tags().to_vec();
+                self.metadata = metadata;
+                self.created_at = Some(*requested_at);
+                self.updated_at = Some(*requested_at);
+            }
+            RunEvent::CanonicalEventRecorded { event } => {
+                if event.seq <= self.last_event_seq {
+                    return;
+                }
+                self.last_event_seq = event.seq;
+                self.updated_at = Some(event.ts);
+                let status = event
+                    .data
+                    .get("status")
+                    .and_then(|s| serde_json::from_value::<RunStatus>(s.clone()).ok());
+                match event.event_type.as_str() {
+                    types::RUN_STARTED => self.started_at = Some(event.ts),
+                    types::SESSION_BOUND => {
+                        self.runtime_session_id = event
+                            .data
+                            .get("sessionId")
+                            .and_then(Value::as_str)
+                            .map(String::from);
+                    }
+                    types::RUN_FAILED => {
+                        let text = |key: &str| {
+                            event
+                                .data
+                                .get(key)
+                                .and_then(Value::as_str)
+                                .map(String::from)
+                        };
+                        self.error_code = text("errorCode");
+                        self.error_message = text("errorMessage");
+                    }
+                    _ => {}
+                }
+                if event.event_type.starts_with("run.") {
+                    if let Some(status) = status {
+                        self.status = Some(status);
+                        if status.is_terminal() {
+                            self.ended_at = Some(event.ts);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
