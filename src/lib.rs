@@ -1,1 +1,15 @@
+//! The MACP control plane service: HTTP in, the MACP runtime over gRPC,
+//! an event-sourced log, and read models folded from it.
+//!
+//! See `ARCHITECTURE.md` for the map. The run aggregate lives in the
+//! `aggregates` crate, the read-model folds in the `projections` crate.
 
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod ingestion;
+pub mod projector;
+pub mod run_repository;
+pub mod runtime;
+pub mod service;
+pub mod store;

@@ -106,6 +106,17 @@ pub struct TraceRef {
     pub parent_span_id: Option<String>,
 }
 
+impl CanonicalEvent {
+    /// The run's status after this event, for the events that change it
+    /// (`run.*`, `session.bound`, `session.stream.opened`): the aggregate
+    /// writes it as `data.runStatus`, so read models need no rules of their own.
+    pub fn run_status(&self) -> Option<crate::RunStatus> {
+        self.data
+            .get("runStatus")
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+    }
+}
+
 /// A canonical event before the aggregate gives it its place in the run
 /// (`seq`, id, timestamp). The translation of runtime envelopes produces
 /// these; the aggregate decides which of them become facts.

@@ -30,6 +30,8 @@ pub struct RunState {
     /// How many runtime envelopes are recorded: the stream's resume point.
     pub recorded_ordinals: u64,
     pub seen_participants: BTreeSet<String>,
+    /// How many of the request's kickoff messages have an outcome recorded.
+    pub kickoff_recorded: usize,
 }
 
 impl RunState {
@@ -75,7 +77,11 @@ impl RunState {
                     }
                 }
             }
-            RunEvent::MessageSent { .. } | RunEvent::MessageRefused { .. } => {}
+            RunEvent::MessageSent { kickoff, .. } | RunEvent::MessageRefused { kickoff, .. } => {
+                if *kickoff {
+                    self.kickoff_recorded += 1;
+                }
+            }
             RunEvent::RunCompleted { .. } => self.status = Some(RunStatus::Completed),
             RunEvent::RunFailed { .. } => self.status = Some(RunStatus::Failed),
             RunEvent::RunCancelled { .. } => self.status = Some(RunStatus::Cancelled),
@@ -131,7 +137,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
             *at,
             types::RUN_CREATED,
             json!({
-                "status": RunStatus::Queued,
+                "runStatus": RunStatus::Queued,
                 "modeName": request.session.mode_name,
                 "runtimeKind": request.runtime.kind,
                 "tags": request.tags(),
@@ -151,7 +157,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
             out.lifecycle(
                 *at,
                 types::RUN_STARTED,
-                json!({"status": RunStatus::Starting}),
+                json!({"runStatus": RunStatus::Starting}),
             );
         }
         RunCommand::BindSession {
@@ -177,7 +183,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
                     "initiator": initiator,
                     "modeName": state.mode_name(),
                     "runtimeKind": runtime_kind,
-                    "status": RunStatus::BindingSession,
+                    "runStatus": RunStatus::BindingSession,
                 }),
             );
             let declared = state
@@ -263,6 +269,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
                 json!({
                     "afterSequence": after_sequence,
                     "status": if *reconnect { "reconnecting" } else { "opened" },
+                    "runStatus": if status == RunStatus::BindingSession { RunStatus::Running } else { status },
                 }),
             );
         }
@@ -305,7 +312,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
             out.lifecycle(
                 *at,
                 types::RUN_COMPLETED,
-                json!({"status": RunStatus::Completed, "sessionState": session_state}),
+                json!({"runStatus": RunStatus::Completed, "sessionState": session_state}),
             );
         }
         RunCommand::FailRun {
@@ -322,7 +329,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
             out.lifecycle(
                 *at,
                 types::RUN_FAILED,
-                json!({"status": RunStatus::Failed, "errorCode": error_code,
+                json!({"runStatus": RunStatus::Failed, "errorCode": error_code,
                        "errorMessage": error_message}),
             );
         }
@@ -335,7 +342,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
             out.lifecycle(
                 *at,
                 types::RUN_CANCELLED,
-                json!({"status": RunStatus::Cancelled, "reason": reason}),
+                json!({"runStatus": RunStatus::Cancelled, "reason": reason}),
             );
         }
         RunCommand::SuspendRun { reason, at } => {
@@ -347,7 +354,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
             out.lifecycle(
                 *at,
                 types::RUN_SUSPENDED,
-                json!({"status": RunStatus::Suspended, "reason": reason}),
+                json!({"runStatus": RunStatus::Suspended, "reason": reason}),
             );
         }
         RunCommand::ResumeRun { reason, at } => {
@@ -364,7 +371,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
             out.lifecycle(
                 *at,
                 types::RUN_RESUMED,
-                json!({"status": RunStatus::Running, "reason": reason}),
+                json!({"runStatus": RunStatus::Running, "reason": reason}),
             );
         }
     }

@@ -378,24 +378,19 @@ impl RunStateView {
                     .unwrap_or(0.0);
                 self.llm.calls.push(data.clone());
             }
-            other if other.starts_with("run.") => self.on_run_status(event),
             _ => {}
+        }
+        if let Some(status) = event.run_status() {
+            self.on_run_status(status, event.ts);
         }
     }
 
-    fn on_run_status(&mut self, event: &CanonicalEvent) {
-        let Some(status) = event
-            .data
-            .get("status")
-            .and_then(|s| serde_json::from_value::<RunStatus>(s.clone()).ok())
-        else {
-            return;
-        };
+    fn on_run_status(&mut self, status: RunStatus, ts: Timestamp) {
         self.run.status = Some(status);
         if !status.is_terminal() {
             return;
         }
-        self.run.ended_at = Some(event.ts);
+        self.run.ended_at = Some(ts);
         for participant in &mut self.participants {
             let spoke = participant.latest_activity_at.is_some();
             participant.status = match (spoke, status) {

@@ -87,10 +87,6 @@ impl Projection for RunSummary {
                 }
                 self.last_event_seq = event.seq;
                 self.updated_at = Some(event.ts);
-                let status = event
-                    .data
-                    .get("status")
-                    .and_then(|s| serde_json::from_value::<RunStatus>(s.clone()).ok());
                 match event.event_type.as_str() {
                     types::RUN_STARTED => self.started_at = Some(event.ts),
                     types::SESSION_BOUND => {
@@ -113,12 +109,10 @@ impl Projection for RunSummary {
                     }
                     _ => {}
                 }
-                if event.event_type.starts_with("run.") {
-                    if let Some(status) = status {
-                        self.status = Some(status);
-                        if status.is_terminal() {
-                            self.ended_at = Some(event.ts);
-                        }
+                if let Some(status) = event.run_status() {
+                    self.status = Some(status);
+                    if status.is_terminal() {
+                        self.ended_at = Some(event.ts);
                     }
                 }
             }

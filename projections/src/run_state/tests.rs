@@ -216,3 +216,14 @@ fn every_top_level_key_is_always_present() {
         ]
     );
 }
+
+#[test]
+fn binding_and_opening_the_stream_make_the_run_running() {
+    let run = Run::new();
+    let view = RunStateView::fold(&run.log);
+    assert_eq!(view.run.status, Some(RunStatus::Running));
+    assert_eq!(view.run.runtime_session_id, Some(run_id().to_string()));
+    let summary = crate::RunSummary::fold(&run.log);
+    assert_eq!(summary.status, Some(RunStatus::Running));
+    assert!(summary.started_at.is_some());
+}

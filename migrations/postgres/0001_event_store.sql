@@ -1,0 +1,43 @@
+-- The append-only log: one stream per run, a global position for projectors.
+-- tx_id lets readers stop below the oldest in-flight transaction, so a
+-- projector never passes a position whose transaction has not committed.
+CREATE TABLE events (
+    position       BIGSERIAL PRIMARY KEY,
+    stream_id      TEXT    NOT NULL,
+    version        BIGINT  NOT NULL,
+    event_type     TEXT    NOT NULL,
+    schema_version BIGINT  NOT NULL,
+    payload        TEXT    NOT NULL,
+    recorded_at    TEXT    NOT NULL,
+    tx_id          xid8    NOT NULL DEFAULT pg_current_xact_id(),
+    UNIQUE (stream_id, version)
+);
+CREATE INDEX events_by_type ON events (event_type, stream_id);
+
+-- Write-side reservation of idempotency keys, claimed in the same
+-- transaction as a run's first events, so one key makes exactly one run.
+CREATE TABLE idempotency_keys (
+    idempotency_key TEXT PRIMARY KEY,
+    run_id          TEXT NOT NULL
+);
+
+-- Read side: disposable, rebuilt from the log at any time.
+CREATE TABLE projector_checkpoints (
+    projector TEXT PRIMARY KEY,
+    position  BIGINT NOT NULL
+);
+CREATE TABLE read_models (
+    projection TEXT   NOT NULL,
+    run_id     TEXT   NOT NULL,
+    doc        TEXT   NOT NULL,
+    position   BIGINT NOT NULL,
+    PRIMARY KEY (projection, run_id)
+);
+CREATE TABLE canonical_events (
+    run_id     TEXT   NOT NULL,
+    seq        BIGINT NOT NULL,
+    event_type TEXT   NOT NULL,
+    ts         TEXT   NOT NULL,
+    doc        TEXT   NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);

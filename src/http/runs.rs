@@ -1,0 +1,140 @@
+//! `/runs`: submit an execution request, read a run, its state, its events.
+
+use super::body::{parse_json, query_int, run_id};
+use super::error::ApiError;
+use super::AppState;
+use crate::projector::load_model;
+use crate::run_repository::CommandError;
+use crate::runtime::payloads::encode_payload;
+use aggregates::{ExecutionRequest, FieldError, RunCommand, Timestamp};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use projections::{Projection, RunStateView, RunSummary};
+use serde_json::json;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// `POST /runs`: validate, record the request, start driving it.
+pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let request: ExecutionRequest = parse_json(&body)?;
+    let mut errors = request.validate();
+    errors.extend(payload_errors(&request));
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let key = request.idempotency_key().map(String::from);
+    if let Some(key) = &key {
+        if let Some(existing) = app.store.idempotent_run(key).await? {
+            return existing_run(&app, existing).await;
+        }
+    }
+    let run_id = Uuid::now_v7();
+    let trace_id = Uuid::new_v4().simple().to_string();
+    let command = RunCommand::RequestRun {
+        run_id,
+        request: Box::new(request),
+        trace_id: trace_id.clone(),
+        at: Timestamp::now(),
+    };
+    match app
+        .repo
+        .execute_with_key(run_id, command, key.as_deref())
+        .await
+    {
+        Ok(_) => {}
+        Err(CommandError::IdempotencyKeyTaken(existing)) => {
+            return existing_run(&app, existing).await
+        }
+        Err(error) => return Err(error.into()),
+    }
+    tracing::info!(%run_id, "run requested");
+    app.ingestion.drive(run_id);
+    let body = json!({"runId": run_id, "status": "queued", "traceId": trace_id});
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// The answer to a repeated idempotency key: the run it already made.
+async fn existing_run(app: &AppState, run_id: Uuid) -> Result<Response, ApiError> {
+    let state = app.repo.load(run_id).await?;
+    let body = json!({"runId": run_id, "status": state.status, "traceId": state.trace_id});
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+/// Kickoff and context payloads that cannot be encoded, by field.
+fn payload_errors(request: &ExecutionRequest) -> Vec<FieldError> {
+    let mode = &request.session.mode_name;
+    let kickoff = request
+        .kickoff
+        .iter()
+        .enumerate()
+        .filter_map(|(i, message)| {
+            encode_payload(
+                mode,
+                &message.message_type,
+                message.payload.as_ref(),
+                message.payload_envelope.as_ref(),
+                &format!("kickoff[{i}]"),
+            )
+            .err()
+        });
+    let context = request
+        .session
+        .context_envelope
+        .as_ref()
+        .and_then(|envelope| {
+            crate::runtime::payloads::encode_envelope(envelope, "session.contextEnvelope").err()
+        });
+    kickoff.chain(context).collect()
+}
+
+/// A run's read model; when the projector has not caught up with a run
+/// that exists, the same fold is run over its stream (read-your-writes).
+pub async fn read_model<P: Projection>(app: &AppState, run_id: Uuid) -> Result<P, ApiError> {
+    if app.store.read_model(P::NAME, run_id).await?.is_some() {
+        return Ok(load_model::<P>(&app.store, run_id).await?);
+    }
+    let events = app.store.read_stream(run_id, 0).await?;
+    if events.is_empty() {
+        return Err(ApiError::run_not_found(run_id));
+    }
+    Ok(P::fold(events.iter().map(|e| &e.event)))
+}
+
+pub async fn get_run(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RunSummary>, ApiError> {
+    let run_id = run_id(&id)?;
+    Ok(Json(read_model::<RunSummary>(&app, run_id).await?))
+}
+
+pub async fn get_state(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RunStateView>, ApiError> {
+    let run_id = run_id(&id)?;
+    Ok(Json(read_model::<RunStateView>(&app, run_id).await?))
+}
+
+/// `GET /runs/:id/events?afterSeq&limit`: a bare array in seq order.
+pub async fn list_events(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let run_id = run_id(&id)?;
+    let after_seq = query_int(&params, "afterSeq", 0, 0..=i64::MAX)?;
+    let limit = query_int(&params, "limit", 200, 1..=1000)?;
+    read_model::<RunSummary>(&app, run_id).await?;
+    let docs = app.store.canonical_events(run_id, after_seq, limit).await?;
+    // The stored documents are already JSON: splice them, do not re-parse.
+    let body = format!("[{}]", docs.join(","));
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,162 @@
+//! Projectors: each follows the global log from its own checkpoint and
+//! folds events into its read model, committing the model and the
+//! checkpoint in one transaction (so a crash never applies a batch twice).
+//!
+//! The folds themselves are the `projections` crate's; this module only
+//! schedules them and stores what they produce.
+
+use crate::store::read_models::ProjectionBatch;
+use crate::store::{EventStore, StoreError, StoredEvent};
+use async_trait::async_trait;
+use projections::Projection;
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// Events read per batch.
+const BATCH_SIZE: i64 = 1000;
+/// How long an idle projector waits before looking at the log again when no
+/// append in this process woke it (appends by other instances).
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+#[async_trait]
+pub trait Projector: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+
+    async fn project(
+        &self,
+        store: &EventStore,
+        batch: &mut ProjectionBatch<'static>,
+        events: &[StoredEvent],
+    ) -> Result<(), StoreError>;
+}
+
+/// Stores a [`Projection`] as one JSON document per run.
+pub struct DocumentProjector<P>(PhantomData<fn() -> P>);
+
+impl<P> Default for DocumentProjector<P> {
+    fn default() -> Self {
+        DocumentProjector(PhantomData)
+    }
+}
+
+#[async_trait]
+impl<P: Projection> Projector for DocumentProjector<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    async fn project(
+        &self,
+        store: &EventStore,
+        batch: &mut ProjectionBatch<'static>,
+        events: &[StoredEvent],
+    ) -> Result<(), StoreError> {
+        let mut by_run: BTreeMap<Uuid, Vec<&StoredEvent>> = BTreeMap::new();
+        for event in events {
+            by_run.entry(event.stream_id).or_default().push(event);
+        }
+        for (run_id, events) in by_run {
+            let mut model = load_model::<P>(store, run_id).await?;
+            for event in &events {
+                model.apply(&event.event);
+            }
+            let doc = serde_json::to_string(&model)
+                .map_err(|e| StoreError::Corrupt(format!("{} does not serialize: {e}", P::NAME)))?;
+            let position = events.last().map_or(0, |e| e.position);
+            batch
+                .upsert_read_model(P::NAME, run_id, &doc, position)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The stored model of a run, or an empty one.
+pub async fn load_model<P: Projection>(store: &EventStore, run_id: Uuid) -> Result<P, StoreError> {
+    match store.read_model(P::NAME, run_id).await? {
+        Some(doc) => serde_json::from_str(&doc)
+            .map_err(|e| StoreError::Corrupt(format!("stored {} does not load: {e}", P::NAME))),
+        None => Ok(P::default()),
+    }
+}
+
+/// Indexes canonical events by (run, seq) for `GET /runs/:id/events`.
+pub struct CanonicalEventIndex;
+
+#[async_trait]
+impl Projector for CanonicalEventIndex {
+    fn name(&self) -> &'static str {
+        "canonical_events"
+    }
+
+    async fn project(
+        &self,
+        _store: &EventStore,
+        batch: &mut ProjectionBatch<'static>,
+        events: &[StoredEvent],
+    ) -> Result<(), StoreError> {
+        for event in events.iter().filter_map(|e| e.event.canonical()) {
+            let doc = serde_json::to_string(event)
+                .map_err(|e| StoreError::Corrupt(format!("canonical event: {e}")))?;
+            let seq = i64::try_from(event.seq).unwrap_or(i64::MAX);
+            batch
+                .insert_canonical_event(
+                    event.run_id,
+                    seq,
+                    &event.event_type,
+                    &event.ts.to_string(),
+                    &doc,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Every projector the service runs.
+pub fn all() -> Vec<Arc<dyn Projector>> {
+    vec![
+        Arc::new(CanonicalEventIndex),
+        Arc::new(DocumentProjector::<projections::RunSummary>::default()),
+        Arc::new(DocumentProjector::<projections::RunStateView>::default()),
+    ]
+}
+
+/// Runs `projector` until the task is aborted: catch up from its checkpoint,
+/// then follow new appends.
+pub fn spawn(store: EventStore, projector: Arc<dyn Projector>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = follow(&store, projector.as_ref()).await {
+                tracing::error!(projector = projector.name(), %error, "projector failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    })
+}
+
+async fn follow(store: &EventStore, projector: &dyn Projector) -> Result<(), StoreError> {
+    let appended = store.appended();
+    let mut checkpoint = store.checkpoint(projector.name()).await?;
+    loop {
+        let woken = appended.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let events = store.read_all(checkpoint, BATCH_SIZE).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            tokio::select! {
+                _ = woken => {}
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+            continue;
+        };
+        let mut batch = store.begin_projection().await?;
+        projector.project(store, &mut batch, &events).await?;
+        batch.commit(projector.name(), last).await?;
+        checkpoint = last;
+    }
+}

@@ -1,0 +1,141 @@
+//! Executes commands against runs: load the stream, decide, append with
+//! the version it was loaded at. The log is the truth; a conflicting append
+//! (another writer got there first) reloads and decides again.
+//!
+//! Folded states are cached per run, so a long run is not re-read for
+//! every envelope; commands on one run are serialized in this process.
+
+use crate::store::{AppendError, EventStore, StoreError};
+use aggregates::{decide, DomainError, RunCommand, RunEvent, RunState};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+use tokio::sync::Mutex as AsyncMutex;
+use uuid::Uuid;
+
+/// Attempts at one command when appends keep conflicting.
+const CONFLICT_RETRIES: usize = 5;
+
+#[derive(Debug, Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("idempotency key already used by run {0}")]
+    IdempotencyKeyTaken(Uuid),
+    #[error("run {0} kept changing concurrently")]
+    Contended(Uuid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Default)]
+struct Loaded {
+    state: RunState,
+    version: u64,
+    fresh: bool,
+}
+
+#[derive(Clone)]
+pub struct RunRepository {
+    store: EventStore,
+    runs: Arc<Mutex<HashMap<Uuid, Arc<AsyncMutex<Loaded>>>>>,
+}
+
+impl RunRepository {
+    pub fn new(store: EventStore) -> Self {
+        RunRepository {
+            store,
+            runs: Arc::default(),
+        }
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    fn entry(&self, run_id: Uuid) -> Arc<AsyncMutex<Loaded>> {
+        let mut runs = self
+            .runs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(runs.entry(run_id).or_default())
+    }
+
+    /// The run's state, folded from its stream (`status: None` if no run).
+    pub async fn load(&self, run_id: Uuid) -> Result<RunState, StoreError> {
+        let entry = self.entry(run_id);
+        let mut loaded = entry.lock().await;
+        self.catch_up(run_id, &mut loaded).await?;
+        Ok(loaded.state.clone())
+    }
+
+    async fn catch_up(&self, run_id: Uuid, loaded: &mut Loaded) -> Result<(), StoreError> {
+        for stored in self.store.read_stream(run_id, loaded.version).await? {
+            loaded.state.apply(&stored.event);
+            loaded.version = stored.version;
+        }
+        loaded.fresh = true;
+        Ok(())
+    }
+
+    /// Decides `command` on the run's current state and appends the result.
+    pub async fn execute(
+        &self,
+        run_id: Uuid,
+        command: RunCommand,
+    ) -> Result<Vec<RunEvent>, CommandError> {
+        self.execute_with_key(run_id, command, None).await
+    }
+
+    /// As [`execute`](Self::execute), also claiming an idempotency key in the
+    /// same append (for a run's first command).
+    pub async fn execute_with_key(
+        &self,
+        run_id: Uuid,
+        command: RunCommand,
+        idempotency_key: Option<&str>,
+    ) -> Result<Vec<RunEvent>, CommandError> {
+        let entry = self.entry(run_id);
+        let mut loaded = entry.lock().await;
+        for _ in 0..CONFLICT_RETRIES {
+            if !loaded.fresh {
+                self.catch_up(run_id, &mut loaded).await?;
+            }
+            let events = decide(&loaded.state, &command)?;
+            match self
+                .store
+                .append(run_id, loaded.version, &events, idempotency_key)
+                .await
+            {
+                Ok(version) => {
+                    for event in &events {
+                        loaded.state.apply(event);
+                    }
+                    loaded.version = version;
+                    return Ok(events);
+                }
+                Err(AppendError::Conflict) => {
+                    tracing::debug!(%run_id, "append conflicted; reloading");
+                    loaded.fresh = false;
+                }
+                Err(AppendError::IdempotencyKeyTaken(owner)) => {
+                    return Err(CommandError::IdempotencyKeyTaken(owner))
+                }
+                Err(AppendError::Store(error)) => {
+                    loaded.fresh = false;
+                    return Err(error.into());
+                }
+            }
+        }
+        Err(CommandError::Contended(run_id))
+    }
+
+    /// Forgets the cached state of a run that this process no longer drives.
+    pub fn evict(&self, run_id: Uuid) {
+        let mut runs = self
+            .runs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        runs.remove(&run_id);
+    }
+}

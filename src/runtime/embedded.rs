@@ -1,0 +1,116 @@
+//! The MACP reference runtime, run in-process on a loopback port so that
+//! one command starts the whole system with no other server.
+//!
+//! Storage is the runtime's own file backend under the data directory, so
+//! open sessions survive a restart and can be re-subscribed from any
+//! ordinal. Terminal session logs are kept (not compacted), so a run can be
+//! resumed or audited after its session ended. Authentication is dev mode:
+//! `Bearer <sender>` authenticates as that sender, which is safe only
+//! because the port is bound to loopback.
+
+use macp_runtime::log_store::LogStore;
+use macp_runtime::mode_registry::ModeRegistry;
+use macp_runtime::policy::registry::PolicyRegistry;
+use macp_runtime::registry::SessionRegistry;
+use macp_runtime::runtime::Runtime;
+use macp_runtime::security::SecurityLayer;
+use macp_runtime::server::MacpServer;
+use macp_runtime::storage::{
+    cleanup_temp_files, migrate_if_needed, FileBackend, MemoryBackend, StorageBackend,
+};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// How often the embedded runtime expires sessions past their TTL (the
+/// standalone binary's maintenance loop does the same every 60 s).
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Where the embedded runtime keeps its sessions.
+#[derive(Debug, Clone)]
+pub enum EmbeddedStorage {
+    Memory,
+    Directory(PathBuf),
+}
+
+/// A running in-process runtime. Dropping it stops the server.
+pub struct EmbeddedRuntime {
+    pub address: SocketAddr,
+    server: JoinHandle<()>,
+    maintenance: JoinHandle<()>,
+}
+
+impl Drop for EmbeddedRuntime {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.maintenance.abort();
+    }
+}
+
+impl EmbeddedRuntime {
+    pub async fn start(storage: EmbeddedStorage) -> anyhow::Result<Self> {
+        let registry = Arc::new(SessionRegistry::new());
+        let log_store = Arc::new(LogStore::new());
+        let mode_registry = Arc::new(ModeRegistry::build_default(Arc::new(
+            macp_runtime::policy::DefaultPolicyEvaluator,
+        )));
+        let policy_registry = Arc::new(PolicyRegistry::new());
+        let backend: Arc<dyn StorageBackend> = match &storage {
+            EmbeddedStorage::Memory => Arc::new(MemoryBackend),
+            EmbeddedStorage::Directory(dir) => {
+                std::fs::create_dir_all(dir)?;
+                migrate_if_needed(dir)?;
+                cleanup_temp_files(dir);
+                let backend = Arc::new(FileBackend::new(dir.clone())?);
+                let report = macp_runtime::recovery::recover_sessions(
+                    backend.as_ref(),
+                    &registry,
+                    &log_store,
+                    &mode_registry,
+                    &policy_registry,
+                    false,
+                )
+                .await?;
+                tracing::info!(?report, dir = %dir.display(), "embedded runtime recovered sessions");
+                backend
+            }
+        };
+        let runtime = Arc::new(
+            Runtime::with_registries(backend, registry, log_store, mode_registry, policy_registry)
+                .with_compact_terminal_logs(false),
+        );
+        let service = macp_runtime::pb::macp_runtime_service_server::MacpRuntimeServiceServer::new(
+            MacpServer::new(Arc::clone(&runtime), SecurityLayer::dev_mode()),
+        )
+        .max_decoding_message_size(16 * 1024 * 1024);
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let server = tokio::spawn(async move {
+            let result = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await;
+            if let Err(error) = result {
+                tracing::error!(%error, "embedded runtime stopped");
+            }
+        });
+        let maintenance = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
+            loop {
+                tick.tick().await;
+                runtime.cleanup_expired_sessions().await;
+                runtime.sweep_due_synthetic_accepts().await;
+            }
+        });
+        tracing::info!(%address, ?storage, "embedded MACP runtime listening");
+        Ok(EmbeddedRuntime {
+            address,
+            server,
+            maintenance,
+        })
+    }
+}

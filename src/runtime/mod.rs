@@ -1,0 +1,19 @@
+//! Everything that speaks to the MACP runtime: the generated gRPC types,
+//! the authenticated client, payload encoding, and the embedded runtime.
+
+pub mod client;
+pub mod embedded;
+pub mod error;
+pub mod payloads;
+
+/// Types generated from the runtime's `macp.v1` schemas.
+#[allow(clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("macp.v1");
+}
+
+pub use client::{RuntimeClient, SessionSubscription};
+pub use error::RuntimeError;
+
+/// The protocol version this control plane speaks.
+pub const MACP_VERSION: &str = "1.0";

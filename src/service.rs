@@ -1,0 +1,117 @@
+//! Wires the service together: event store, runtime (remote or embedded),
+//! projectors, ingestion and the HTTP API. `main` and the black-box tests
+//! both start the service through [`Service::start`].
+
+use crate::config::{Config, EmbeddedStorageKind};
+use crate::http::{router, AppState};
+use crate::ingestion::Ingestion;
+use crate::projector;
+use crate::run_repository::RunRepository;
+use crate::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
+use crate::runtime::RuntimeClient;
+use crate::store::EventStore;
+use anyhow::Context;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A running service. Dropping it stops serving, projecting and the
+/// embedded runtime (runs in flight resume at the next start).
+pub struct Service {
+    pub address: SocketAddr,
+    pub store: EventStore,
+    tasks: Vec<JoinHandle<()>>,
+    _embedded: Option<EmbeddedRuntime>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Service {
+    pub async fn start(config: &Config) -> anyhow::Result<Service> {
+        let database_url = config.resolved_database_url();
+        let store = EventStore::open(&database_url)
+            .await
+            .with_context(|| format!("opening the event store at {}", redact(&database_url)))?;
+        tracing::info!(database = %redact(&database_url), "event store ready");
+
+        let (runtime_address, embedded) = match &config.runtime_address {
+            Some(address) => (address.clone(), None),
+            None => {
+                let storage = match config.embedded_runtime_storage {
+                    EmbeddedStorageKind::Memory => EmbeddedStorage::Memory,
+                    EmbeddedStorageKind::File => {
+                        EmbeddedStorage::Directory(config.data_dir.join("runtime"))
+                    }
+                };
+                let embedded = EmbeddedRuntime::start(storage)
+                    .await
+                    .context("starting the embedded runtime")?;
+                (embedded.address.to_string(), Some(embedded))
+            }
+        };
+        let runtime = RuntimeClient::connect_lazy(&runtime_address)?;
+        let repo = RunRepository::new(store.clone());
+        let ingestion = Ingestion::new(repo.clone(), runtime, &config.runtime_kind);
+
+        let mut tasks: Vec<JoinHandle<()>> = projector::all()
+            .into_iter()
+            .map(|p| projector::spawn(store.clone(), p))
+            .collect();
+        let resumed = ingestion.resume_unfinished().await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "resuming unfinished runs");
+        }
+
+        let app = router(AppState {
+            store: store.clone(),
+            repo,
+            ingestion,
+        });
+        let listener = TcpListener::bind((config.host.as_str(), config.port))
+            .await
+            .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+        let address = listener.local_addr()?;
+        tasks.push(tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "HTTP server stopped");
+            }
+        }));
+        tracing::info!(%address, runtime = %runtime_address, "macp-control-plane listening");
+        Ok(Service {
+            address,
+            store,
+            tasks,
+            _embedded: embedded,
+        })
+    }
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_database_passwords() {
+        assert_eq!(
+            super::redact("postgres://cp:s3cret@db:5432/cp"),
+            "postgres://cp:***@db:5432/cp"
+        );
+        assert_eq!(super::redact("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}

@@ -1,0 +1,358 @@
+//! The event store: an append-only log of run streams in SQL, on SQLite
+//! (the embedded default) or PostgreSQL, behind one type.
+//!
+//! Both engines run the same statements through sqlx's `Any` driver; the
+//! few places where they differ are in [`Dialect`]. Optimistic concurrency
+//! is the `UNIQUE (stream_id, version)` constraint: a stale writer's insert
+//! fails with a unique violation and becomes [`AppendError::Conflict`].
+
+pub mod read_models;
+
+use aggregates::event::EventLoadError;
+use aggregates::{RunEvent, Timestamp};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Load(#[from] EventLoadError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Error)]
+pub enum AppendError {
+    /// Someone else appended to the stream since it was read.
+    #[error("stream was changed concurrently")]
+    Conflict,
+    /// The idempotency key already belongs to this run.
+    #[error("idempotency key already used by run {0}")]
+    IdempotencyKeyTaken(Uuid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for AppendError {
+    fn from(error: sqlx::Error) -> Self {
+        AppendError::Store(StoreError::Database(error))
+    }
+}
+
+/// One event as the log holds it.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// Global, strictly increasing position across all streams.
+    pub position: i64,
+    pub stream_id: Uuid,
+    /// 1-based position within the stream.
+    pub version: u64,
+    pub event: RunEvent,
+}
+
+/// Rows per multi-row INSERT: under SQLite's 999-parameter limit.
+const INSERT_CHUNK: usize = 100;
+
+#[derive(Clone)]
+pub struct EventStore {
+    pool: AnyPool,
+    dialect: Dialect,
+    appended: Arc<Notify>,
+}
+
+impl EventStore {
+    /// Opens (creating if needed) the store at `database_url` and applies
+    /// the migrations of its engine.
+    pub async fn open(database_url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if database_url.starts_with("postgres") {
+            Dialect::Postgres
+        } else if database_url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else {
+            return Err(StoreError::Corrupt(format!(
+                "DATABASE_URL must start with postgres:// or sqlite://, got {database_url:?}"
+            )));
+        };
+        let pool = match dialect {
+            Dialect::Sqlite => {
+                prepare_sqlite_file(database_url)?;
+                // One writer at a time is SQLite's model; a small pool with a
+                // busy timeout avoids SQLITE_BUSY under concurrent appends.
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::query("PRAGMA busy_timeout = 30000")
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query("PRAGMA synchronous = NORMAL")
+                                .execute(&mut *conn)
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(database_url)
+                    .await?
+            }
+            Dialect::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(database_url)
+                    .await?
+            }
+        };
+        match dialect {
+            Dialect::Sqlite => {
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&pool)
+                    .await?;
+                sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            }
+            Dialect::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+        }
+        Ok(EventStore {
+            pool,
+            dialect,
+            appended: Arc::new(Notify::new()),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Woken after every successful append in this process.
+    pub fn appended(&self) -> Arc<Notify> {
+        Arc::clone(&self.appended)
+    }
+
+    /// Appends `events` to `stream_id`, which must be at `expected_version`
+    /// (0 for a new stream). With `idempotency_key`, the key is claimed in
+    /// the same transaction: all or nothing. Returns the new version.
+    pub async fn append(
+        &self,
+        stream_id: Uuid,
+        expected_version: u64,
+        events: &[RunEvent],
+        idempotency_key: Option<&str>,
+    ) -> Result<u64, AppendError> {
+        if events.is_empty() {
+            return Ok(expected_version);
+        }
+        let stream = stream_id.to_string();
+        let recorded_at = Timestamp::now().to_string();
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = idempotency_key {
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (idempotency_key, run_id) VALUES ($1, $2)",
+            )
+            .bind(key)
+            .bind(&stream)
+            .execute(&mut *tx)
+            .await;
+            if let Err(error) = claimed {
+                if is_unique_violation(&error) {
+                    drop(tx);
+                    let owner = self.idempotent_run(key).await?.unwrap_or(stream_id);
+                    return Err(AppendError::IdempotencyKeyTaken(owner));
+                }
+                return Err(error.into());
+            }
+        }
+        let mut version = expected_version;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO events (stream_id, version, event_type, schema_version, payload, recorded_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let p = i * 6;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6
+                ));
+            }
+            let mut query = sqlx::query(&sql);
+            for event in chunk {
+                version += 1;
+                let version = i64::try_from(version)
+                    .map_err(|_| StoreError::Corrupt("stream version overflow".into()))?;
+                query = query
+                    .bind(stream.clone())
+                    .bind(version)
+                    .bind(event.event_type())
+                    .bind(i64::from(event.schema_version()))
+                    .bind(event.to_stored().to_string())
+                    .bind(recorded_at.clone());
+            }
+            if let Err(error) = query.execute(&mut *tx).await {
+                return Err(if is_unique_violation(&error) {
+                    AppendError::Conflict
+                } else {
+                    error.into()
+                });
+            }
+        }
+        tx.commit().await?;
+        self.appended.notify_waiters();
+        Ok(version)
+    }
+
+    /// The stream's events after `after_version`, in order.
+    pub async fn read_stream(
+        &self,
+        stream_id: Uuid,
+        after_version: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT position, stream_id, version, event_type, schema_version, payload \
+             FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version",
+        )
+        .bind(stream_id.to_string())
+        .bind(i64::try_from(after_version).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(stored_event).collect()
+    }
+
+    /// Up to `limit` events after global `after_position`, never passing an
+    /// event whose transaction may still be in flight (so a reader that
+    /// remembers the last position it saw never skips one).
+    pub async fn read_all(
+        &self,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = match self.dialect {
+            // SQLite commits one writer at a time, in position order.
+            Dialect::Sqlite => {
+                "SELECT position, stream_id, version, event_type, schema_version, payload \
+                 FROM events WHERE position > $1 ORDER BY position LIMIT $2"
+            }
+            Dialect::Postgres => {
+                "SELECT position, stream_id, version, event_type, schema_version, payload \
+                 FROM events WHERE position > $1 \
+                 AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY position LIMIT $2"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(after_position)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stored_event).collect()
+    }
+
+    pub async fn idempotent_run(&self, key: &str) -> Result<Option<Uuid>, StoreError> {
+        let row = sqlx::query("SELECT run_id FROM idempotency_keys WHERE idempotency_key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| parse_uuid(&row.try_get::<String, _>(0)?))
+            .transpose()
+    }
+
+    /// Runs whose stream has no terminal event: the ones to resume.
+    pub async fn unfinished_runs(&self) -> Result<Vec<Uuid>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT stream_id FROM events WHERE event_type = 'RunRequested' \
+             AND stream_id NOT IN (SELECT stream_id FROM events \
+                 WHERE event_type IN ('RunCompleted', 'RunFailed', 'RunCancelled')) \
+             ORDER BY position",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| parse_uuid(&row.try_get::<String, _>(0)?))
+            .collect()
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn stored_event(row: &AnyRow) -> Result<StoredEvent, StoreError> {
+    let payload: String = row.try_get(5)?;
+    let payload = serde_json::from_str(&payload)
+        .map_err(|e| StoreError::Corrupt(format!("event payload is not JSON: {e}")))?;
+    let event_type: String = row.try_get(3)?;
+    let schema_version: i64 = row.try_get(4)?;
+    let version: i64 = row.try_get(2)?;
+    Ok(StoredEvent {
+        position: row.try_get(0)?,
+        stream_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
+        version: u64::try_from(version)
+            .map_err(|_| StoreError::Corrupt("negative version".into()))?,
+        event: RunEvent::from_stored(
+            &event_type,
+            u32::try_from(schema_version).unwrap_or(u32::MAX),
+            payload,
+        )?,
+    })
+}
+
+pub(crate) fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::from_str(text).map_err(|e| StoreError::Corrupt(format!("bad uuid {text:?}: {e}")))
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
+}
+
+/// Creates the directory of a SQLite file URL, so a fresh machine needs no
+/// set-up. `sqlite://path/to/file.db?mode=rwc` → `path/to/`.
+fn prepare_sqlite_file(url: &str) -> Result<(), StoreError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    Ok(())
+}
