@@ -1,0 +1,103 @@
+//! Test harness: starts the real service (embedded reference runtime) on a
+//! fresh SQLite file or a fresh PostgreSQL database, and talks HTTP to it.
+
+#![allow(dead_code)]
+
+use macp_control_plane::config::{Config, EmbeddedStorageKind, LogFormat};
+use macp_control_plane::demo::Client;
+use macp_control_plane::service::Service;
+use macp_control_plane::store::EventStore;
+use sqlx::Connection;
+use std::path::PathBuf;
+use tempfile::TempDir;
+
+/// Which engine a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty event store for one test, and where the service keeps
+/// its embedded data.
+pub struct TestDb {
+    pub url: String,
+    pub data_dir: TempDir,
+}
+
+impl TestDb {
+    pub async fn new(engine: Engine) -> TestDb {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let url = match engine {
+            Engine::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.path().join("cp.db").display()
+            ),
+            Engine::Postgres => fresh_postgres_database().await,
+        };
+        TestDb { url, data_dir }
+    }
+
+    pub fn config(&self) -> Config {
+        Config {
+            port: 0,
+            host: "127.0.0.1".into(),
+            database_url: Some(self.url.clone()),
+            data_dir: PathBuf::from(self.data_dir.path()),
+            runtime_address: None,
+            embedded_runtime_storage: EmbeddedStorageKind::File,
+            runtime_kind: "rust".into(),
+            log_level: "warn".into(),
+            log_format: LogFormat::Text,
+        }
+    }
+
+    pub async fn start(&self) -> TestService {
+        let service = Service::start(&self.config())
+            .await
+            .expect("service starts");
+        let client = Client::new(&format!("http://{}", service.address));
+        TestService { service, client }
+    }
+
+    pub async fn store(&self) -> EventStore {
+        EventStore::open(&self.url).await.expect("store opens")
+    }
+}
+
+pub struct TestService {
+    pub service: Service,
+    pub client: Client,
+}
+
+impl TestService {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.service.address)
+    }
+}
+
+/// The PostgreSQL server the suite runs against: `TEST_DATABASE_URL`
+/// (`scripts/test` installs and starts one and sets it).
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "the PostgreSQL tests need TEST_DATABASE_URL=postgres://user:pass@host:port/db; \
+             `scripts/test` installs PostgreSQL, starts it and sets it"
+        )
+    })
+}
+
+/// Creates an empty database for one test and returns its URL.
+async fn fresh_postgres_database() -> String {
+    let admin = postgres_admin_url();
+    let name = format!("cp_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let (base, _) = admin.rsplit_once('/').expect("database URL has a path");
+    format!("{base}/{name}")
+}
