@@ -2,6 +2,8 @@
 //! variable (the contract's names), with defaults that run the whole system
 //! on a fresh machine with no other server.
 
+use crate::runtime::{Credentials, RuntimeTls};
+use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -25,6 +27,30 @@ pub struct Config {
     /// Where the embedded runtime keeps sessions: `file` (under DATA_DIR, survives restarts) or `memory`.
     #[arg(long, env = "EMBEDDED_RUNTIME_STORAGE", value_enum, default_value_t = EmbeddedStorageKind::File)]
     pub embedded_runtime_storage: EmbeddedStorageKind,
+    /// How calls authenticate to the runtime: `dev` (`Bearer <sender>`, the
+    /// runtime's development mode) or `tokens` (RUNTIME_TOKENS_*). Default:
+    /// `dev` for the embedded runtime, `tokens` for RUNTIME_ADDRESS.
+    #[arg(long, env = "RUNTIME_AUTH", value_enum)]
+    pub runtime_auth: Option<RuntimeAuth>,
+    /// Runtime bearer tokens per sender, a JSON object `{"sender": "token"}`.
+    #[arg(long, env = "RUNTIME_TOKENS_JSON", hide_env_values = true)]
+    pub runtime_tokens_json: Option<String>,
+    /// A file holding the RUNTIME_TOKENS_JSON object.
+    #[arg(long, env = "RUNTIME_TOKENS_FILE")]
+    pub runtime_tokens_file: Option<PathBuf>,
+    /// The observer token used to subscribe to sessions and watch them.
+    #[arg(long, env = "RUNTIME_OBSERVER_TOKEN", hide_env_values = true)]
+    pub runtime_observer_token: Option<String>,
+    /// PEM file of the CA that signed the runtime's certificate: enables TLS.
+    #[arg(long, env = "RUNTIME_TLS_CA_FILE")]
+    pub runtime_tls_ca_file: Option<PathBuf>,
+    /// The name on the runtime's certificate (default: RUNTIME_ADDRESS's host).
+    #[arg(long, env = "RUNTIME_TLS_DOMAIN")]
+    pub runtime_tls_domain: Option<String>,
+    /// Watch the runtime's sessions and open an observe-only run for each
+    /// session this control plane did not start.
+    #[arg(long, env = "DISCOVER_SESSIONS", default_value_t = false)]
+    pub discover_sessions: bool,
     /// The runtime provider name recorded on runs (`runtime.kind`).
     #[arg(long, env = "RUNTIME_KIND", default_value = "rust")]
     pub runtime_kind: String,
@@ -40,6 +66,12 @@ pub struct Config {
 pub enum EmbeddedStorageKind {
     File,
     Memory,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeAuth {
+    Dev,
+    Tokens,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -63,5 +95,47 @@ impl Config {
             return format!("{url}{separator}mode=rwc");
         }
         url
+    }
+}
+
+impl Config {
+    /// How this service authenticates to an external runtime.
+    pub fn runtime_credentials(&self) -> anyhow::Result<Credentials> {
+        let tokens = match (&self.runtime_tokens_json, &self.runtime_tokens_file) {
+            (Some(json), _) => Some(json.clone()),
+            (None, Some(file)) => Some(
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("reading RUNTIME_TOKENS_FILE {}", file.display()))?,
+            ),
+            (None, None) => None,
+        };
+        match (self.runtime_auth.unwrap_or(RuntimeAuth::Tokens), tokens) {
+            (RuntimeAuth::Dev, _) => Ok(Credentials::Dev),
+            (RuntimeAuth::Tokens, Some(json)) => {
+                Credentials::from_token_map(&json, self.runtime_observer_token.clone())
+                    .map_err(anyhow::Error::msg)
+            }
+            (RuntimeAuth::Tokens, None) => bail!(
+                "RUNTIME_ADDRESS is set but no runtime credentials are: set RUNTIME_TOKENS_JSON or \
+                 RUNTIME_TOKENS_FILE (sender → token), or RUNTIME_AUTH=dev for a development runtime"
+            ),
+        }
+    }
+
+    /// TLS towards an external runtime, when a CA file is configured.
+    pub fn runtime_tls(&self, address: &str) -> anyhow::Result<Option<RuntimeTls>> {
+        let Some(ca_file) = &self.runtime_tls_ca_file else {
+            return Ok(None);
+        };
+        let ca_pem = std::fs::read(ca_file)
+            .with_context(|| format!("reading RUNTIME_TLS_CA_FILE {}", ca_file.display()))?;
+        let domain = match &self.runtime_tls_domain {
+            Some(domain) => domain.clone(),
+            None => address
+                .rsplit_once(':')
+                .map_or(address, |(host, _)| host)
+                .to_string(),
+        };
+        Ok(Some(RuntimeTls { ca_pem, domain }))
     }
 }

@@ -8,7 +8,7 @@ use crate::ingestion::Ingestion;
 use crate::projector;
 use crate::run_repository::RunRepository;
 use crate::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
-use crate::runtime::RuntimeClient;
+use crate::runtime::{Credentials, RuntimeClient};
 use crate::store::EventStore;
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -40,8 +40,15 @@ impl Service {
             .with_context(|| format!("opening the event store at {}", redact(&database_url)))?;
         tracing::info!(database = %redact(&database_url), "event store ready");
 
-        let (runtime_address, embedded) = match &config.runtime_address {
-            Some(address) => (address.clone(), None),
+        let (runtime, embedded) = match &config.runtime_address {
+            Some(address) => {
+                let client = RuntimeClient::connect_lazy(
+                    address,
+                    config.runtime_credentials()?,
+                    config.runtime_tls(address)?,
+                )?;
+                (client, None)
+            }
             None => {
                 let storage = match config.embedded_runtime_storage {
                     EmbeddedStorageKind::Memory => EmbeddedStorage::Memory,
@@ -52,10 +59,15 @@ impl Service {
                 let embedded = EmbeddedRuntime::start(storage)
                     .await
                     .context("starting the embedded runtime")?;
-                (embedded.address.to_string(), Some(embedded))
+                let client = RuntimeClient::connect_lazy(
+                    &embedded.address.to_string(),
+                    Credentials::Dev,
+                    None,
+                )?;
+                (client, Some(embedded))
             }
         };
-        let runtime = RuntimeClient::connect_lazy(&runtime_address)?;
+        let runtime_address = runtime.address().to_string();
         let repo = RunRepository::new(store.clone());
         let ingestion = Ingestion::new(repo.clone(), runtime, &config.runtime_kind);
 
@@ -72,6 +84,7 @@ impl Service {
             store: store.clone(),
             repo,
             ingestion,
+            runtime_kind: config.runtime_kind.clone(),
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .await

@@ -26,9 +26,13 @@ pub enum RunCommand {
         runtime_kind: String,
         at: Timestamp,
     },
+    /// Record what the runtime answered to a sent message. `derived` are
+    /// canonical events the message yields once accepted that the session
+    /// stream will never deliver (signals travel outside sessions).
     RecordOutboundMessage {
         message: OutboundMessage,
         outcome: MessageOutcome,
+        derived: Vec<DerivedEvent>,
         at: Timestamp,
     },
     OpenStream {

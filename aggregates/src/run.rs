@@ -197,6 +197,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
         RunCommand::RecordOutboundMessage {
             message,
             outcome,
+            derived,
             at,
         } => {
             require_session(state, status, "sending a message")?;
@@ -225,6 +226,9 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
                         EventSource::control_plane(),
                         data,
                     );
+                    for event in derived {
+                        out.derived(*at, EventSource::control_plane(), event);
+                    }
                 }
                 MessageOutcome::Refused { code, message: why } => {
                     out.fact(RunEvent::MessageRefused {

@@ -11,6 +11,7 @@
 
 pub mod run_state;
 pub mod run_summary;
+pub mod sent_messages;
 
 use aggregates::RunEvent;
 use serde::de::DeserializeOwned;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 pub use run_state::RunStateView;
 pub use run_summary::RunSummary;
+pub use sent_messages::SentMessages;
 
 /// A read model keyed by run, folded from that run's events.
 pub trait Projection: Default + Serialize + DeserializeOwned + Send + Sync + 'static {

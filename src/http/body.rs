@@ -32,6 +32,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Like [`parse_json`], but an empty body is `T::default()` (for bodies
+/// whose every field is optional, such as `{reason?}`).
+pub fn parse_optional_json<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(body)
+}
+
 /// A run id from the path: a UUID, or 400.
 pub fn run_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::field("id", format!("{text:?} is not a UUID")))

@@ -53,6 +53,34 @@ impl ApiError {
         )
     }
 
+    /// A refusal by the runtime of a lifecycle or registry call: the HTTP
+    /// status its code means, with the runtime's code kept in `errors`.
+    pub fn runtime_refusal(error: RuntimeError) -> Self {
+        let RuntimeError::Refused { code, message } = &error else {
+            return error.into();
+        };
+        let (status, error_code) = match code.as_str() {
+            "FORBIDDEN" | "UNAUTHENTICATED" => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+            "POLICY_DENIED" => (StatusCode::FORBIDDEN, "POLICY_DENIED"),
+            "RATE_LIMITED" => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+            "UNKNOWN_POLICY_VERSION" | "SESSION_NOT_FOUND" | "NOT_FOUND" => {
+                (StatusCode::NOT_FOUND, "NOT_FOUND")
+            }
+            "INVALID_POLICY_DEFINITION" | "INVALID_ENVELOPE" => {
+                (StatusCode::BAD_REQUEST, "VALIDATION_ERROR")
+            }
+            _ => (StatusCode::CONFLICT, "INVALID_STATE_TRANSITION"),
+        };
+        ApiError {
+            errors: vec![FieldError::new("runtime", format!("{code}: {message}"))],
+            ..ApiError::new(
+                status,
+                error_code,
+                format!("the runtime refused ({code}): {message}"),
+            )
+        }
+    }
+
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
         ApiError::new(

@@ -1,18 +1,25 @@
-//! `POST /runs/:id/messages`: an agent's message sent into a live run as
-//! participant `from`, with the runtime's answer recorded on the run.
+//! Messages into a live run, sent as participant `from`, with the
+//! runtime's answer recorded on the run: `POST /runs/:id/messages` (a
+//! session message), `/signal` and `/context` (ambient signals correlated
+//! with the run's session), and `GET /runs/:id/messages` (what was sent).
 
 use super::body::{parse_json, run_id};
 use super::error::ApiError;
+use super::runs::read_model;
 use super::AppState;
 use crate::runtime::payloads::encode_payload;
-use crate::runtime::pb::{Envelope, SessionState};
+use crate::runtime::pb::{Envelope, SessionState, SignalPayload};
 use crate::runtime::{RuntimeError, MACP_VERSION};
+use aggregates::canonical::{types, DerivedEvent, Subject};
 use aggregates::request::PayloadEnvelope;
-use aggregates::{FieldError, MessageOutcome, OutboundMessage, RunCommand, Timestamp};
+use aggregates::{FieldError, MessageOutcome, OutboundMessage, RunCommand, RunState, Timestamp};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use projections::sent_messages::SentMessage;
+use projections::SentMessages;
+use prost::Message;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -34,6 +41,37 @@ pub struct SendMessage {
     pub metadata: Option<Value>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendSignal {
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub message_type: String,
+    #[serde(default)]
+    pub payload: Option<Value>,
+    #[serde(default)]
+    pub signal_type: Option<String>,
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default)]
+    pub confidence: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SendContext {
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub context: Option<Value>,
+}
+
+/// The signal type under which `POST /runs/:id/context` travels: the
+/// runtime has no context-update message, so it is an ambient signal.
+pub const CONTEXT_SIGNAL_TYPE: &str = "context.update";
+
 pub async fn send(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -42,31 +80,20 @@ pub async fn send(
     let run_id = run_id(&id)?;
     let message: SendMessage = parse_json(&body)?;
     let mut errors = Vec::new();
-    if message.from.trim().is_empty() {
-        errors.push(FieldError::new("from", "must not be empty"));
-    }
-    if message.message_type.trim().is_empty() {
-        errors.push(FieldError::new("messageType", "must not be empty"));
-    }
+    require(&mut errors, "from", &message.from);
+    require(&mut errors, "messageType", &message.message_type);
     if let Some(envelope) = &message.payload_envelope {
         envelope.validate_into("payloadEnvelope", &mut errors);
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-
-    let state = app.repo.load(run_id).await?;
-    let (Some(status), Some(request)) = (state.status, state.request.as_ref()) else {
-        return Err(ApiError::run_not_found(run_id));
-    };
-    let Some(session_id) = state.session_id.clone().filter(|_| !status.is_terminal()) else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "INVALID_STATE_TRANSITION",
-            format!("run is {status}; messages need a bound, live session"),
-        ));
-    };
-    let mode = request.session.mode_name.clone();
+    let (state, session_id) = live_run(&app, run_id).await?;
+    let mode = state
+        .request
+        .as_ref()
+        .map(|r| r.session.mode_name.clone())
+        .unwrap_or_default();
     let payload = encode_payload(
         &mode,
         &message.message_type,
@@ -80,7 +107,6 @@ pub async fn send(
             e.message,
         )])
     })?;
-
     let message_id = Uuid::new_v4().to_string();
     let envelope = Envelope {
         macp_version: MACP_VERSION.into(),
@@ -92,7 +118,165 @@ pub async fn send(
         timestamp_unix_ms: Timestamp::now().unix_ms(),
         payload,
     };
-    let result = app.ingestion.runtime().send(&message.from, envelope).await;
+    deliver(&app, run_id, envelope, message.to, Vec::new()).await
+}
+
+pub async fn signal(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let run_id = run_id(&id)?;
+    let signal: SendSignal = parse_json(&body)?;
+    let mut errors = Vec::new();
+    require(&mut errors, "from", &signal.from);
+    let signal_type = signal
+        .signal_type
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| signal.message_type.clone());
+    if signal_type.trim().is_empty() {
+        errors.push(FieldError::new(
+            "signalType",
+            "a signalType or messageType is required",
+        ));
+    }
+    if signal.confidence.is_some_and(|c| !(0.0..=1.0).contains(&c)) {
+        errors.push(FieldError::new("confidence", "must be between 0 and 1"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let data = json!({"payload": signal.payload, "severity": signal.severity, "to": signal.to});
+    let (_, session_id) = live_run(&app, run_id).await?;
+    let (envelope, derived) = signal_envelope(
+        &signal.from,
+        &signal_type,
+        signal.severity.as_deref(),
+        signal.confidence,
+        data,
+        &session_id,
+    );
+    deliver(&app, run_id, envelope, signal.to, derived).await
+}
+
+pub async fn context(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let run_id = run_id(&id)?;
+    let update: SendContext = parse_json(&body)?;
+    let mut errors = Vec::new();
+    require(&mut errors, "from", &update.from);
+    if !update.context.as_ref().is_some_and(Value::is_object) {
+        errors.push(FieldError::new("context", "must be a JSON object"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let (_, session_id) = live_run(&app, run_id).await?;
+    let data = json!({"context": update.context});
+    let (envelope, derived) = signal_envelope(
+        &update.from,
+        CONTEXT_SIGNAL_TYPE,
+        None,
+        None,
+        data,
+        &session_id,
+    );
+    deliver(&app, run_id, envelope, Vec::new(), derived).await
+}
+
+/// `GET /runs/:id/messages`: a bare array, in the order they were sent.
+pub async fn list(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<SentMessage>>, ApiError> {
+    let run_id = run_id(&id)?;
+    Ok(Json(
+        read_model::<SentMessages>(&app, run_id).await?.messages,
+    ))
+}
+
+fn require(errors: &mut Vec<FieldError>, path: &str, value: &str) {
+    if value.trim().is_empty() {
+        errors.push(FieldError::new(path, "must not be empty"));
+    }
+}
+
+/// The run and its session id, if it can take messages (409 otherwise).
+async fn live_run(app: &AppState, run_id: Uuid) -> Result<(RunState, String), ApiError> {
+    let state = app.repo.load(run_id).await?;
+    let status = state
+        .status
+        .ok_or_else(|| ApiError::run_not_found(run_id))?;
+    match state.session_id.clone() {
+        Some(session_id) if !status.is_terminal() => Ok((state, session_id)),
+        _ => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "INVALID_STATE_TRANSITION",
+            format!("run is {status}; messages need a bound, live session"),
+        )),
+    }
+}
+
+/// An ambient Signal correlated with the session, and the `signal.emitted`
+/// it yields once accepted.
+fn signal_envelope(
+    from: &str,
+    signal_type: &str,
+    severity: Option<&str>,
+    confidence: Option<f64>,
+    data: Value,
+    session_id: &str,
+) -> (Envelope, Vec<DerivedEvent>) {
+    let message_id = Uuid::new_v4().to_string();
+    let payload = SignalPayload {
+        signal_type: signal_type.to_string(),
+        data: data.to_string().into_bytes(),
+        confidence: confidence.unwrap_or_default(),
+        correlation_session_id: session_id.to_string(),
+    };
+    let envelope = Envelope {
+        macp_version: MACP_VERSION.into(),
+        mode: String::new(),
+        message_type: "Signal".into(),
+        message_id: message_id.clone(),
+        session_id: String::new(),
+        sender: from.to_string(),
+        timestamp_unix_ms: Timestamp::now().unix_ms(),
+        payload: payload.encode_to_vec(),
+    };
+    let emitted = DerivedEvent::new(
+        types::SIGNAL_EMITTED,
+        Some(Subject::new("signal", message_id.as_str())),
+        json!({
+            "messageType": "Signal",
+            "messageId": message_id,
+            "sessionId": session_id,
+            "sender": from,
+            "payloadTypeName": "macp.v1.SignalPayload",
+            "decodedPayload": {"signalType": signal_type, "severity": severity,
+                               "confidence": confidence, "data": data},
+        }),
+    );
+    (envelope, vec![emitted])
+}
+
+/// Sends the envelope as its sender, records the runtime's answer on the
+/// run, and answers `{messageId, ack}` or the refusal.
+async fn deliver(
+    app: &AppState,
+    run_id: Uuid,
+    envelope: Envelope,
+    to: Vec<String>,
+    derived: Vec<DerivedEvent>,
+) -> Result<Json<Value>, ApiError> {
+    let sender = envelope.sender.clone();
+    let message_id = envelope.message_id.clone();
+    let message_type = envelope.message_type.clone();
+    let result = app.ingestion.runtime().send(&sender, envelope).await;
     let outcome = match &result {
         Ok(_) => MessageOutcome::Accepted,
         Err(RuntimeError::Refused { code, message }) => MessageOutcome::Refused {
@@ -102,18 +286,20 @@ pub async fn send(
         // Not known to have reached the runtime: nothing to record.
         Err(error) => return Err(error.clone().into()),
     };
+    let message = OutboundMessage {
+        message_id: message_id.clone(),
+        from: sender,
+        to,
+        message_type,
+        kickoff: false,
+    };
     app.repo
         .execute(
             run_id,
             RunCommand::RecordOutboundMessage {
-                message: OutboundMessage {
-                    message_id: message_id.clone(),
-                    from: message.from,
-                    to: message.to,
-                    message_type: message.message_type,
-                    kickoff: false,
-                },
+                message,
                 outcome,
+                derived,
                 at: Timestamp::now(),
             },
         )

@@ -4,8 +4,10 @@
 pub mod body;
 pub mod error;
 pub mod health;
+pub mod lifecycle;
 pub mod messages;
 pub mod runs;
+pub mod runtime_info;
 
 use crate::ingestion::Ingestion;
 use crate::run_repository::RunRepository;
@@ -19,16 +21,38 @@ pub struct AppState {
     pub store: EventStore,
     pub repo: RunRepository,
     pub ingestion: Ingestion,
+    pub runtime_kind: String,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/runs", post(runs::create))
+        .route("/runs/validate", post(runs::validate))
         .route("/runs/{id}", get(runs::get_run))
         .route("/runs/{id}/state", get(runs::get_state))
         .route("/runs/{id}/events", get(runs::list_events))
-        .route("/runs/{id}/messages", post(messages::send))
+        .route(
+            "/runs/{id}/messages",
+            post(messages::send).get(messages::list),
+        )
+        .route("/runs/{id}/signal", post(messages::signal))
+        .route("/runs/{id}/context", post(messages::context))
+        .route("/runs/{id}/cancel", post(lifecycle::cancel))
+        .route("/runs/{id}/suspend", post(lifecycle::suspend))
+        .route("/runs/{id}/resume", post(lifecycle::resume))
+        .route("/runtime/manifest", get(runtime_info::manifest))
+        .route("/runtime/modes", get(runtime_info::modes))
+        .route("/runtime/roots", get(runtime_info::roots))
+        .route("/runtime/health", get(runtime_info::health))
+        .route(
+            "/runtime/policies",
+            get(runtime_info::list_policies).post(runtime_info::register_policy),
+        )
+        .route(
+            "/runtime/policies/{policy_id}",
+            get(runtime_info::get_policy).delete(runtime_info::delete_policy),
+        )
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -56,6 +56,53 @@ pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
+/// `POST /runs/validate`: the same checks as `POST /runs`, plus whether the
+/// runtime is reachable and supports the mode; starts nothing. An
+/// unreachable runtime is a warning, an unsupported mode an error.
+pub async fn validate(
+    State(app): State<AppState>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let request: ExecutionRequest = parse_json(&body)?;
+    let mut errors = request.validate();
+    errors.extend(payload_errors(&request));
+    let mut warnings = Vec::new();
+    let runtime = app.ingestion.runtime();
+    let runtime_view = match runtime.handshake().await {
+        Ok(init) => {
+            let modes: Vec<String> = match runtime.list_modes().await {
+                Ok(modes) => modes.into_iter().map(|m| m.mode).collect(),
+                Err(_) => init.supported_modes.clone(),
+            };
+            let mode = &request.session.mode_name;
+            if !mode.is_empty() && !modes.contains(mode) {
+                errors.push(FieldError::new(
+                    "session.modeName",
+                    format!("MODE_NOT_SUPPORTED: the runtime does not support {mode:?}"),
+                ));
+            }
+            let capabilities = init
+                .capabilities
+                .as_ref()
+                .map(|c| crate::runtime::payloads::message_to_json("macp.v1.Capabilities", c));
+            json!({"reachable": true, "supportedModes": modes, "capabilities": capabilities})
+        }
+        Err(error) => {
+            warnings.push(FieldError::new(
+                "runtime",
+                format!("the runtime is unreachable: {error}"),
+            ));
+            json!({"reachable": false, "supportedModes": []})
+        }
+    };
+    Ok(Json(json!({
+        "valid": errors.is_empty(),
+        "errors": errors,
+        "warnings": warnings,
+        "runtime": runtime_view,
+    })))
+}
+
 /// The answer to a repeated idempotency key: the run it already made.
 async fn existing_run(app: &AppState, run_id: Uuid) -> Result<Response, ApiError> {
     let state = app.repo.load(run_id).await?;
@@ -101,6 +148,27 @@ pub async fn read_model<P: Projection>(app: &AppState, run_id: Uuid) -> Result<P
         return Err(ApiError::run_not_found(run_id));
     }
     Ok(P::fold(events.iter().map(|e| &e.event)))
+}
+
+/// The run summary once it includes canonical event `seq` (the effect of a
+/// command just executed); folded from the stream if the projector is slow.
+pub async fn summary_at_least(
+    app: &AppState,
+    run_id: Uuid,
+    seq: u64,
+) -> Result<RunSummary, ApiError> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let summary = load_model::<RunSummary>(&app.store, run_id).await?;
+        if summary.last_event_seq >= seq {
+            return Ok(summary);
+        }
+        if tokio::time::Instant::now() > deadline {
+            let events = app.store.read_stream(run_id, 0).await?;
+            return Ok(RunSummary::fold(events.iter().map(|e| &e.event)));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
 
 pub async fn get_run(

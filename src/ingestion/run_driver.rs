@@ -231,6 +231,7 @@ impl RunDriver {
                     kickoff: true,
                 },
                 outcome,
+                derived: Vec::new(),
                 at: Timestamp::now(),
             })
             .await?;

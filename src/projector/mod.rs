@@ -123,6 +123,7 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(CanonicalEventIndex),
         Arc::new(DocumentProjector::<projections::RunSummary>::default()),
         Arc::new(DocumentProjector::<projections::RunStateView>::default()),
+        Arc::new(DocumentProjector::<projections::SentMessages>::default()),
     ]
 }
 

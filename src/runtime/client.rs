@@ -1,6 +1,7 @@
 //! The gRPC client of the MACP runtime, authenticating each call as one
 //! sender (the runtime overwrites `Envelope.sender` with the caller).
 
+use super::credentials::Credentials;
 use super::error::RuntimeError;
 use super::pb::{
     self, macp_runtime_service_client::MacpRuntimeServiceClient, stream_session_response, Envelope,
@@ -9,7 +10,7 @@ use super::pb::{
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Streaming};
 
 /// How long a unary call may take before it counts as `RUNTIME_TIMEOUT`.
@@ -19,21 +20,44 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RuntimeClient {
     client: MacpRuntimeServiceClient<Channel>,
     address: String,
+    credentials: Credentials,
+}
+
+/// TLS towards the runtime: the CA that signed its certificate and the
+/// name the certificate is for.
+#[derive(Debug, Clone)]
+pub struct RuntimeTls {
+    pub ca_pem: Vec<u8>,
+    pub domain: String,
 }
 
 impl RuntimeClient {
     /// A client for `host:port`. The connection is made on first use, so a
     /// runtime that is down does not stop the service from starting.
-    pub fn connect_lazy(address: &str) -> Result<Self, RuntimeError> {
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+    pub fn connect_lazy(
+        address: &str,
+        credentials: Credentials,
+        tls: Option<RuntimeTls>,
+    ) -> Result<Self, RuntimeError> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))
             .map_err(|e| RuntimeError::Unavailable(format!("bad runtime address: {e}")))?
             .connect_timeout(Duration::from_secs(3))
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(true);
+        if let Some(tls) = tls {
+            let config = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(tls.ca_pem))
+                .domain_name(tls.domain);
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|e| RuntimeError::Unavailable(format!("runtime TLS: {e}")))?;
+        }
         Ok(RuntimeClient {
             client: MacpRuntimeServiceClient::new(endpoint.connect_lazy())
                 .max_decoding_message_size(16 * 1024 * 1024),
             address: address.to_string(),
+            credentials,
         })
     }
 
@@ -41,19 +65,34 @@ impl RuntimeClient {
         &self.address
     }
 
-    /// A request authenticated as `sender` (dev-mode bearer identity).
-    fn as_sender<T>(&self, sender: &str, message: T, timeout: Option<Duration>) -> Request<T> {
-        let mut request = Request::new(message);
-        if let Ok(value) = MetadataValue::try_from(format!("Bearer {sender}")) {
-            request.metadata_mut().insert("authorization", value);
-        }
-        if let Some(timeout) = timeout {
-            request.set_timeout(timeout);
-        }
-        request
+    /// A request authenticated as `sender`.
+    fn as_sender<T>(
+        &self,
+        sender: &str,
+        message: T,
+        timeout: Option<Duration>,
+    ) -> Result<Request<T>, RuntimeError> {
+        let bearer = self.credentials.bearer_for(sender)?;
+        Ok(with_bearer(&bearer, message, timeout))
+    }
+
+    /// A request authenticated as the observer (or `fallback`, a participant).
+    fn as_observer<T>(
+        &self,
+        fallback: &str,
+        message: T,
+        timeout: Option<Duration>,
+    ) -> Result<Request<T>, RuntimeError> {
+        let bearer = self.credentials.observer_bearer(fallback)?;
+        Ok(with_bearer(&bearer, message, timeout))
     }
 
     pub async fn initialize(&self, sender: &str) -> Result<pb::InitializeResponse, RuntimeError> {
+        let bearer = self.credentials.bearer_for(sender)?;
+        self.initialize_as(&bearer).await
+    }
+
+    async fn initialize_as(&self, bearer: &str) -> Result<pb::InitializeResponse, RuntimeError> {
         let request = pb::InitializeRequest {
             supported_protocol_versions: vec![super::MACP_VERSION.to_string()],
             client_info: Some(pb::ClientInfo {
@@ -67,7 +106,7 @@ impl RuntimeClient {
         let response = self
             .client
             .clone()
-            .initialize(self.as_sender(sender, request, Some(CALL_TIMEOUT)))
+            .initialize(with_bearer(bearer, request, Some(CALL_TIMEOUT)))
             .await?;
         Ok(response.into_inner())
     }
@@ -81,24 +120,9 @@ impl RuntimeClient {
         let response = self
             .client
             .clone()
-            .send(self.as_sender(sender, request, Some(CALL_TIMEOUT)))
+            .send(self.as_sender(sender, request, Some(CALL_TIMEOUT))?)
             .await?;
-        let ack = response
-            .into_inner()
-            .ack
-            .ok_or_else(|| RuntimeError::refused("INVALID_RESPONSE", "Send answered no ack"))?;
-        if ack.ok {
-            return Ok(ack);
-        }
-        let error = ack.error.clone().unwrap_or_default();
-        Err(RuntimeError::refused(
-            if error.code.is_empty() {
-                "MESSAGE_REFUSED".to_string()
-            } else {
-                error.code
-            },
-            error.message,
-        ))
+        accepted(response.into_inner().ack)
     }
 
     pub async fn get_session(
@@ -112,7 +136,7 @@ impl RuntimeClient {
         let response = self
             .client
             .clone()
-            .get_session(self.as_sender(sender, request, Some(CALL_TIMEOUT)))
+            .get_session(self.as_observer(sender, request, Some(CALL_TIMEOUT))?)
             .await?;
         response
             .into_inner()
@@ -142,13 +166,229 @@ impl RuntimeClient {
         let response = self
             .client
             .clone()
-            .stream_session(self.as_sender(sender, outbound, None))
+            .stream_session(self.as_observer(sender, outbound, None)?)
             .await?;
         Ok(SessionSubscription {
             inbound: response.into_inner(),
             _writer: writer,
         })
     }
+}
+
+impl RuntimeClient {
+    fn as_service<T>(&self, message: T) -> Result<Request<T>, RuntimeError> {
+        let bearer = self.credentials.service_bearer()?;
+        Ok(with_bearer(&bearer, message, Some(CALL_TIMEOUT)))
+    }
+
+    /// Cancels the session as `initiator` (only it, or a delegated authority, may).
+    pub async fn cancel_session(
+        &self,
+        initiator: &str,
+        session_id: &str,
+        reason: &str,
+    ) -> Result<pb::Ack, RuntimeError> {
+        let request = pb::CancelSessionRequest {
+            session_id: session_id.into(),
+            reason: reason.into(),
+        };
+        let response = self
+            .client
+            .clone()
+            .cancel_session(self.as_sender(initiator, request, Some(CALL_TIMEOUT))?)
+            .await?;
+        accepted(response.into_inner().ack)
+    }
+
+    pub async fn suspend_session(
+        &self,
+        initiator: &str,
+        session_id: &str,
+        reason: &str,
+    ) -> Result<pb::Ack, RuntimeError> {
+        let request = pb::SuspendSessionRequest {
+            session_id: session_id.into(),
+            reason: reason.into(),
+        };
+        let response = self
+            .client
+            .clone()
+            .suspend_session(self.as_sender(initiator, request, Some(CALL_TIMEOUT))?)
+            .await?;
+        accepted(response.into_inner().ack)
+    }
+
+    pub async fn resume_session(
+        &self,
+        initiator: &str,
+        session_id: &str,
+        reason: &str,
+    ) -> Result<pb::Ack, RuntimeError> {
+        let request = pb::ResumeSessionRequest {
+            session_id: session_id.into(),
+            reason: reason.into(),
+        };
+        let response = self
+            .client
+            .clone()
+            .resume_session(self.as_sender(initiator, request, Some(CALL_TIMEOUT))?)
+            .await?;
+        accepted(response.into_inner().ack)
+    }
+
+    /// Initialize as the service identity: reachability and capabilities.
+    pub async fn handshake(&self) -> Result<pb::InitializeResponse, RuntimeError> {
+        let bearer = self.credentials.service_bearer()?;
+        self.initialize_as(&bearer).await
+    }
+
+    pub async fn get_manifest(&self) -> Result<pb::AgentManifest, RuntimeError> {
+        let response = self
+            .client
+            .clone()
+            .get_manifest(self.as_service(pb::GetManifestRequest::default())?)
+            .await?;
+        Ok(response.into_inner().manifest.unwrap_or_default())
+    }
+
+    /// Standard modes and extension modes, in that order.
+    pub async fn list_modes(&self) -> Result<Vec<pb::ModeDescriptor>, RuntimeError> {
+        let mut client = self.client.clone();
+        let mut modes = client
+            .list_modes(self.as_service(pb::ListModesRequest {})?)
+            .await?
+            .into_inner()
+            .modes;
+        let extensions = client
+            .list_ext_modes(self.as_service(pb::ListExtModesRequest {})?)
+            .await?
+            .into_inner()
+            .modes;
+        modes.extend(extensions);
+        Ok(modes)
+    }
+
+    pub async fn list_roots(&self) -> Result<Vec<pb::Root>, RuntimeError> {
+        let response = self
+            .client
+            .clone()
+            .list_roots(self.as_service(pb::ListRootsRequest {})?)
+            .await?;
+        Ok(response.into_inner().roots)
+    }
+
+    pub async fn list_policies(
+        &self,
+        mode: &str,
+    ) -> Result<Vec<pb::PolicyDescriptor>, RuntimeError> {
+        let request = pb::ListPoliciesRequest { mode: mode.into() };
+        let response = self
+            .client
+            .clone()
+            .list_policies(self.as_service(request)?)
+            .await?;
+        Ok(response.into_inner().descriptors)
+    }
+
+    pub async fn get_policy(&self, policy_id: &str) -> Result<pb::PolicyDescriptor, RuntimeError> {
+        let request = pb::GetPolicyRequest {
+            policy_id: policy_id.into(),
+        };
+        let response = self
+            .client
+            .clone()
+            .get_policy(self.as_service(request)?)
+            .await?;
+        response.into_inner().policy_descriptor.ok_or_else(|| {
+            RuntimeError::refused("UNKNOWN_POLICY_VERSION", format!("no policy {policy_id:?}"))
+        })
+    }
+
+    pub async fn register_policy(
+        &self,
+        descriptor: pb::PolicyDescriptor,
+    ) -> Result<(), RuntimeError> {
+        let request = pb::RegisterPolicyRequest {
+            policy_descriptor: Some(descriptor),
+        };
+        let response = self
+            .client
+            .clone()
+            .register_policy(self.as_service(request)?)
+            .await?
+            .into_inner();
+        registry_answer(response.ok, response.error)
+    }
+
+    pub async fn unregister_policy(&self, policy_id: &str) -> Result<(), RuntimeError> {
+        let request = pb::UnregisterPolicyRequest {
+            policy_id: policy_id.into(),
+        };
+        let response = self
+            .client
+            .clone()
+            .unregister_policy(self.as_service(request)?)
+            .await?
+            .into_inner();
+        registry_answer(response.ok, response.error)
+    }
+
+    /// The runtime's session lifecycle events (first CREATED for every
+    /// existing session), as the service identity.
+    pub async fn watch_sessions(
+        &self,
+    ) -> Result<Streaming<pb::WatchSessionsResponse>, RuntimeError> {
+        let bearer = self.credentials.service_bearer()?;
+        let request = with_bearer(&bearer, pb::WatchSessionsRequest {}, None);
+        Ok(self
+            .client
+            .clone()
+            .watch_sessions(request)
+            .await?
+            .into_inner())
+    }
+}
+
+/// The policy registry answers `{ok, error}`; its error text starts with
+/// the runtime's code when it has one.
+fn registry_answer(ok: bool, error: String) -> Result<(), RuntimeError> {
+    if ok {
+        return Ok(());
+    }
+    let code = error
+        .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+        .next()
+        .filter(|c| c.len() > 3)
+        .unwrap_or("POLICY_REGISTRY_REFUSED")
+        .to_string();
+    Err(RuntimeError::refused(code, error))
+}
+
+fn with_bearer<T>(bearer: &str, message: T, timeout: Option<Duration>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Ok(value) = MetadataValue::try_from(format!("Bearer {bearer}")) {
+        request.metadata_mut().insert("authorization", value);
+    }
+    if let Some(timeout) = timeout {
+        request.set_timeout(timeout);
+    }
+    request
+}
+
+/// Refuses an ack that is not ok, with the runtime's own code.
+fn accepted(ack: Option<pb::Ack>) -> Result<pb::Ack, RuntimeError> {
+    let ack = ack
+        .ok_or_else(|| RuntimeError::refused("INVALID_RESPONSE", "the runtime answered no ack"))?;
+    if ack.ok {
+        return Ok(ack);
+    }
+    let error = ack.error.clone().unwrap_or_default();
+    let code = if error.code.is_empty() {
+        "REFUSED".to_string()
+    } else {
+        error.code
+    };
+    Err(RuntimeError::refused(code, error.message))
 }
 
 /// An open `StreamSession` subscription.

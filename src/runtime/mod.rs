@@ -2,6 +2,7 @@
 //! the authenticated client, payload encoding, and the embedded runtime.
 
 pub mod client;
+pub mod credentials;
 pub mod embedded;
 pub mod error;
 pub mod payloads;
@@ -12,7 +13,8 @@ pub mod pb {
     tonic::include_proto!("macp.v1");
 }
 
-pub use client::{RuntimeClient, SessionSubscription};
+pub use client::{RuntimeClient, RuntimeTls, SessionSubscription};
+pub use credentials::Credentials;
 pub use error::RuntimeError;
 
 /// The protocol version this control plane speaks.

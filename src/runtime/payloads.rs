@@ -184,6 +184,22 @@ pub fn decode_payload(mode_name: &str, message_type: &str, bytes: &[u8]) -> Deco
     }
 }
 
+/// Any `macp.v1` message as contract JSON (camelCase, enums by name, every
+/// field present), e.g. the runtime's manifest or mode descriptors.
+pub fn message_to_json<M: Message>(type_name: &str, message: &M) -> Value {
+    let Some(descriptor) = DESCRIPTORS.get_message_by_name(type_name) else {
+        return Value::Null;
+    };
+    let options = SerializeOptions::new().skip_default_fields(false);
+    DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
+        .ok()
+        .and_then(|m| {
+            m.serialize_with_options(serde_json::value::Serializer, &options)
+                .ok()
+        })
+        .unwrap_or(Value::Null)
+}
+
 fn looks_like_json(bytes: &[u8]) -> bool {
     matches!(
         bytes.iter().find(|b| !b.is_ascii_whitespace()),

@@ -244,6 +244,7 @@ fn a_refused_message_is_recorded_as_send_failed() {
             code: "FORBIDDEN".into(),
             message: "not a participant".into(),
         },
+        derived: vec![DerivedEvent::new(types::SIGNAL_EMITTED, None, json!({}))],
         at: T,
     });
     let (state, events) = given(&commands);
@@ -251,6 +252,10 @@ fn a_refused_message_is_recorded_as_send_failed() {
     let failed = events.last().and_then(RunEvent::canonical).unwrap();
     assert_eq!(failed.event_type, "message.send_failed");
     assert_eq!(failed.data["errorCode"], "FORBIDDEN");
+    assert!(
+        !canonical_types(&events).contains(&"signal.emitted"),
+        "a refused message yields none of its derived events"
+    );
 }
 
 #[test]

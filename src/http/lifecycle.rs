@@ -1,0 +1,120 @@
+//! `POST /runs/:id/cancel | suspend | resume`: a lifecycle change asked of
+//! the runtime as the run's initiator, then recorded on the run. Answers
+//! the Run as it is after the change.
+
+use super::body::{parse_optional_json, run_id};
+use super::error::ApiError;
+use super::runs::summary_at_least;
+use super::AppState;
+use aggregates::{RunCommand, RunStatus, Timestamp};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use projections::RunSummary;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReasonBody {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Cancel,
+    Suspend,
+    Resume,
+}
+
+impl Change {
+    fn target(self) -> RunStatus {
+        match self {
+            Change::Cancel => RunStatus::Cancelled,
+            Change::Suspend => RunStatus::Suspended,
+            Change::Resume => RunStatus::Running,
+        }
+    }
+
+    fn allowed_from(self, status: RunStatus) -> bool {
+        match self {
+            Change::Resume => status == RunStatus::Suspended,
+            _ => status.can_transition_to(self.target()),
+        }
+    }
+
+    fn command(self, reason: Option<String>) -> RunCommand {
+        let at = Timestamp::now();
+        match self {
+            Change::Cancel => RunCommand::CancelRun { reason, at },
+            Change::Suspend => RunCommand::SuspendRun { reason, at },
+            Change::Resume => RunCommand::ResumeRun { reason, at },
+        }
+    }
+}
+
+pub async fn cancel(
+    state: State<AppState>,
+    id: Path<String>,
+    body: Bytes,
+) -> Result<Json<RunSummary>, ApiError> {
+    change(state, id, body, Change::Cancel).await
+}
+
+pub async fn suspend(
+    state: State<AppState>,
+    id: Path<String>,
+    body: Bytes,
+) -> Result<Json<RunSummary>, ApiError> {
+    change(state, id, body, Change::Suspend).await
+}
+
+pub async fn resume(
+    state: State<AppState>,
+    id: Path<String>,
+    body: Bytes,
+) -> Result<Json<RunSummary>, ApiError> {
+    change(state, id, body, Change::Resume).await
+}
+
+async fn change(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+    change: Change,
+) -> Result<Json<RunSummary>, ApiError> {
+    let run_id = run_id(&id)?;
+    let ReasonBody { reason } = parse_optional_json(&body)?;
+    let state = app.repo.load(run_id).await?;
+    let status = state
+        .status
+        .ok_or_else(|| ApiError::run_not_found(run_id))?;
+    if !change.allowed_from(status) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "INVALID_STATE_TRANSITION",
+            format!("run is {status}; it cannot become {}", change.target()),
+        ));
+    }
+    // A run with a session changes on the runtime first; one without (still
+    // queued or starting) can only be cancelled, which needs no runtime.
+    if let (Some(session_id), Some(initiator)) = (&state.session_id, &state.initiator) {
+        let runtime = app.ingestion.runtime();
+        let why = reason.clone().unwrap_or_default();
+        let answer = match change {
+            Change::Cancel => runtime.cancel_session(initiator, session_id, &why).await,
+            Change::Suspend => runtime.suspend_session(initiator, session_id, &why).await,
+            Change::Resume => runtime.resume_session(initiator, session_id, &why).await,
+        };
+        answer.map_err(ApiError::runtime_refusal)?;
+    }
+    let seq = match app.repo.execute(run_id, change.command(reason)).await {
+        Ok(_) => app.repo.load(run_id).await?.last_seq,
+        // The driver saw the runtime's change first and recorded it.
+        Err(_) if app.repo.load(run_id).await?.status == Some(change.target()) => {
+            app.repo.load(run_id).await?.last_seq
+        }
+        Err(error) => return Err(error.into()),
+    };
+    Ok(Json(summary_at_least(&app, run_id, seq).await?))
+}

@@ -1,0 +1,176 @@
+//! `/runtime/*`: what the connected runtime is and offers (manifest, modes,
+//! roots, health) and a proxy of its policy registry.
+
+use super::body::parse_json;
+use super::error::ApiError;
+use super::AppState;
+use crate::runtime::payloads::message_to_json;
+use crate::runtime::pb::PolicyDescriptor;
+use aggregates::FieldError;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+pub async fn manifest(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let manifest = app.ingestion.runtime().get_manifest().await?;
+    Ok(Json(message_to_json("macp.v1.AgentManifest", &manifest)))
+}
+
+/// Standard and extension modes, as `[{mode, modeVersion, title, …}]`.
+pub async fn modes(State(app): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+    let modes = app.ingestion.runtime().list_modes().await?;
+    Ok(Json(
+        modes
+            .iter()
+            .map(|m| message_to_json("macp.v1.ModeDescriptor", m))
+            .collect(),
+    ))
+}
+
+pub async fn roots(State(app): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+    let roots = app.ingestion.runtime().list_roots().await?;
+    Ok(Json(
+        roots
+            .iter()
+            .map(|r| message_to_json("macp.v1.Root", r))
+            .collect(),
+    ))
+}
+
+/// `{ok, runtimeKind, detail?, manifest?}`; `ok: false` with the reason
+/// when the runtime cannot be reached.
+pub async fn health(State(app): State<AppState>) -> Json<Value> {
+    let runtime = app.ingestion.runtime();
+    let kind = app.runtime_kind.clone();
+    match runtime.handshake().await {
+        Ok(init) => {
+            let info = init.runtime_info.unwrap_or_default();
+            let manifest = runtime
+                .get_manifest()
+                .await
+                .ok()
+                .map(|m| message_to_json("macp.v1.AgentManifest", &m));
+            Json(json!({
+                "ok": true,
+                "runtimeKind": kind,
+                "detail": format!("{} {} at {} (protocol {})", info.name, info.version, runtime.address(),
+                                  init.selected_protocol_version),
+                "manifest": manifest,
+            }))
+        }
+        Err(error) => Json(json!({"ok": false, "runtimeKind": kind, "detail": error.to_string()})),
+    }
+}
+
+pub async fn list_policies(
+    State(app): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let mode = params.get("mode").map(String::as_str).unwrap_or_default();
+    let policies = app.ingestion.runtime().list_policies(mode).await?;
+    Ok(Json(policies.iter().map(policy_json).collect()))
+}
+
+pub async fn get_policy(
+    State(app): State<AppState>,
+    Path(policy_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let policy = app
+        .ingestion
+        .runtime()
+        .get_policy(&policy_id)
+        .await
+        .map_err(ApiError::runtime_refusal)?;
+    Ok(Json(policy_json(&policy)))
+}
+
+/// A policy to register. `rules` is the runtime's rule document: a JSON
+/// object here (or a string holding one).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewPolicy {
+    #[serde(default)]
+    pub policy_id: String,
+    #[serde(default)]
+    pub mode: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub rules: Value,
+    #[serde(default)]
+    pub schema_version: Option<u32>,
+}
+
+pub async fn register_policy(
+    State(app): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let policy: NewPolicy = parse_json(&body)?;
+    let mut errors = Vec::new();
+    if policy.policy_id.trim().is_empty() {
+        errors.push(FieldError::new("policyId", "must not be empty"));
+    }
+    if policy.mode.trim().is_empty() {
+        errors.push(FieldError::new(
+            "mode",
+            "must not be empty (a mode name, or \"*\")",
+        ));
+    }
+    let rules = match &policy.rules {
+        Value::String(text) => text.clone(),
+        Value::Object(_) => policy.rules.to_string(),
+        _ => {
+            errors.push(FieldError::new(
+                "rules",
+                "must be a JSON object (or a string holding one)",
+            ));
+            String::new()
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let descriptor = PolicyDescriptor {
+        policy_id: policy.policy_id.clone(),
+        mode: policy.mode,
+        description: policy.description,
+        rules,
+        schema_version: policy.schema_version.unwrap_or(1),
+        registered_at_unix_ms: 0,
+    };
+    let runtime = app.ingestion.runtime();
+    runtime
+        .register_policy(descriptor)
+        .await
+        .map_err(ApiError::runtime_refusal)?;
+    let stored = runtime
+        .get_policy(&policy.policy_id)
+        .await
+        .map_err(ApiError::runtime_refusal)?;
+    Ok((StatusCode::CREATED, Json(policy_json(&stored))))
+}
+
+pub async fn delete_policy(
+    State(app): State<AppState>,
+    Path(policy_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.ingestion
+        .runtime()
+        .unregister_policy(&policy_id)
+        .await
+        .map_err(ApiError::runtime_refusal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A policy descriptor with its rules as JSON rather than a string.
+fn policy_json(policy: &PolicyDescriptor) -> Value {
+    let mut value = message_to_json("macp.v1.PolicyDescriptor", policy);
+    if let Ok(rules) = serde_json::from_str::<Value>(&policy.rules) {
+        value["rules"] = rules;
+    }
+    value
+}
