@@ -77,6 +77,19 @@ impl Client {
         Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
+    /// POSTs `body` exactly as given, labelled as JSON.
+    pub async fn post_raw(&self, path: &str, body: &str) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
         let response = self.http.get(format!("{}{path}", self.base)).send().await?;
         let status = response.status().as_u16();

@@ -190,16 +190,11 @@ async fn bad_input_is_a_400_naming_the_field_and_writes_nothing() {
             .collect();
         assert!(paths.contains(&path), "expected {path} in {answer}");
     }
-    let response = reqwest::Client::new()
-        .post(format!("{}/runs", service.url()))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
-    let answer: Value = response.json().await.unwrap();
-    assert_eq!(answer["errorCode"], "VALIDATION_ERROR");
+    let (status, answer) = service.client.post_raw("/runs", "{not json").await.unwrap();
+    assert_eq!(
+        (status, answer["errorCode"].as_str()),
+        (400, Some("VALIDATION_ERROR"))
+    );
 
     let store = db.store().await;
     assert!(
