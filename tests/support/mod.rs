@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod runtime_peer;
+
 use macp_control_plane::config::{Config, EmbeddedStorageKind, LogFormat};
 use macp_control_plane::demo::Client;
 use macp_control_plane::service::Service;

@@ -1,0 +1,254 @@
+//! Lossless resume: whatever drops (the gRPC stream, the control plane
+//! process), every envelope the runtime accepted is recorded exactly once,
+//! in order. Checked against the runtime's own replay of the session.
+
+mod support;
+
+use macp_control_plane::config::RuntimeAuth;
+use macp_control_plane::demo::{decision_request, is_terminal, Client};
+use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
+use macp_control_plane::service::Service;
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::runtime_peer::{assert_recorded_exactly_once, direct_client, send_direct, FaultProxy};
+use support::{Engine, TestDb};
+
+const WAIT: Duration = Duration::from_secs(60);
+const DECISION: &str = "macp.mode.decision.v1";
+const MULTI_ROUND: &str = "ext.multi_round.v1";
+
+#[tokio::test]
+async fn a_dropped_stream_resumes_after_the_last_recorded_envelope() {
+    let runtime = EmbeddedRuntime::start(EmbeddedStorage::Memory)
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(runtime.address).await;
+    let db = TestDb::new(Engine::Sqlite).await;
+    let mut config = db.config();
+    config.runtime_address = Some(proxy.address.to_string());
+    config.runtime_auth = Some(RuntimeAuth::Dev);
+    let service = Service::start(&config).await.unwrap();
+    let client = Client::new(&format!("http://{}", service.address));
+
+    let (_, created) = client.post("/runs", &decision_request()).await.unwrap();
+    let run_id = created["runId"].as_str().unwrap().to_string();
+    client
+        .wait_for_status(&run_id, WAIT, |s| s == "running")
+        .await
+        .unwrap();
+    client
+        .send(
+            &run_id,
+            "risk-analyst",
+            "Evaluation",
+            json!({"proposalId": "p-1", "recommendation": "APPROVE", "confidence": 0.8}),
+        )
+        .await
+        .unwrap();
+
+    assert!(
+        proxy.sever() > 0,
+        "the control plane's connections were cut"
+    );
+    // Accepted while the control plane's stream is down.
+    let direct = direct_client(runtime.address);
+    send_direct(
+        &direct,
+        &run_id,
+        DECISION,
+        "security-reviewer",
+        "Evaluation",
+        json!({"proposalId": "p-1", "recommendation": "APPROVE", "confidence": 0.6}),
+    )
+    .await;
+    send_direct(
+        &direct,
+        &run_id,
+        DECISION,
+        "risk-analyst",
+        "Vote",
+        json!({"proposalId": "p-1", "vote": "APPROVE"}),
+    )
+    .await;
+    let commitment = json!({"commitmentId": "c-1", "action": "decision.selected", "authorityScope": "t",
+        "reason": "r", "modeVersion": "1.0.0", "configurationVersion": "config.default",
+        "policyVersion": "policy.default", "outcomePositive": true});
+    send_direct(
+        &direct,
+        &run_id,
+        DECISION,
+        "coordinator",
+        "Commitment",
+        commitment,
+    )
+    .await;
+
+    let status = client
+        .wait_for_status(&run_id, WAIT, is_terminal)
+        .await
+        .unwrap();
+    assert_eq!(status, "completed");
+    let (_, events) = client
+        .get(&format!("/runs/{run_id}/events?limit=1000"))
+        .await
+        .unwrap();
+    let reconnects = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "session.stream.opened" && e["data"]["status"] == "reconnecting")
+        .count();
+    assert!(
+        reconnects >= 1,
+        "the re-subscription is on record: {events}"
+    );
+    let store = db.store().await;
+    let count =
+        assert_recorded_exactly_once(&direct, &store, run_id.parse().unwrap(), "coordinator").await;
+    assert_eq!(
+        count, 6,
+        "SessionStart, Proposal, 2 Evaluations, Vote, Commitment"
+    );
+}
+
+/// The control plane as its own process, killed with SIGKILL on drop.
+struct ControlPlane(Child);
+
+impl ControlPlane {
+    async fn start(db: &TestDb, port: u16, runtime: &str) -> ControlPlane {
+        let child = Command::new(env!("CARGO_BIN_EXE_macp-control-plane"))
+            .env("PORT", port.to_string())
+            .env("HOST", "127.0.0.1")
+            .env("DATABASE_URL", &db.url)
+            .env("DATA_DIR", db.data_dir.path())
+            .env("RUNTIME_ADDRESS", runtime)
+            .env("RUNTIME_AUTH", "dev")
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the control plane binary starts");
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        while client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                started.elapsed() < WAIT,
+                "the control plane did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        ControlPlane(child)
+    }
+
+    fn kill(mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("reaped");
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn a_killed_control_plane_resumes_its_runs_losing_and_doubling_nothing() {
+    let runtime = EmbeddedRuntime::start(EmbeddedStorage::Memory)
+        .await
+        .unwrap();
+    let runtime_address = runtime.address.to_string();
+    let db = TestDb::new(Engine::Sqlite).await;
+    let port = free_port();
+    let client = Client::new(&format!("http://127.0.0.1:{port}"));
+    let direct = direct_client(runtime.address);
+
+    let mut control_plane = ControlPlane::start(&db, port, &runtime_address).await;
+    let request = json!({"mode": "live", "runtime": {"kind": "rust"},
+        "session": {"modeName": MULTI_ROUND, "modeVersion": "1.0.0", "configurationVersion": "config.default",
+                    "ttlMs": 120000, "initiatorParticipantId": "coord",
+                    "participants": [{"id": "alice"}, {"id": "bob"}]}});
+    let (status, created) = client.post("/runs", &request).await.unwrap();
+    assert_eq!(status, 202, "{created}");
+    let run_id = created["runId"].as_str().unwrap().to_string();
+    client
+        .wait_for_status(&run_id, WAIT, |s| s == "running")
+        .await
+        .unwrap();
+
+    // Two kills, each in the middle of a burst of contributions (alice and
+    // bob never agree, so the session stays open), each followed by a restart.
+    for kill in 0..2 {
+        let burst = {
+            let (direct, run_id) = (direct.clone(), run_id.clone());
+            tokio::spawn(async move {
+                for i in 0..40 {
+                    for sender in ["alice", "bob"] {
+                        let value = format!("{sender}-{kill}-{i}");
+                        send_direct(
+                            &direct,
+                            &run_id,
+                            MULTI_ROUND,
+                            sender,
+                            "Contribute",
+                            json!({"value": value}),
+                        )
+                        .await;
+                    }
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(60 + 40 * kill)).await;
+        control_plane.kill();
+        burst.await.unwrap();
+        control_plane = ControlPlane::start(&db, port, &runtime_address).await;
+    }
+
+    for sender in ["alice", "bob"] {
+        send_direct(
+            &direct,
+            &run_id,
+            MULTI_ROUND,
+            sender,
+            "Contribute",
+            json!({"value": "agreed"}),
+        )
+        .await;
+    }
+    let commitment = json!({"commitmentId": "c-1", "action": "multi_round.converged", "authorityScope": "t",
+        "reason": "r", "modeVersion": "1.0.0", "configurationVersion": "config.default",
+        "policyVersion": "policy.default", "outcomePositive": true});
+    client
+        .send(&run_id, "coord", "Commitment", commitment)
+        .await
+        .unwrap();
+    let status = client
+        .wait_for_status(&run_id, WAIT, is_terminal)
+        .await
+        .unwrap();
+    assert_eq!(status, "completed");
+    drop(control_plane);
+
+    let store = db.store().await;
+    let count =
+        assert_recorded_exactly_once(&direct, &store, run_id.parse().unwrap(), "coord").await;
+    assert_eq!(
+        count,
+        1 + 2 * 40 * 2 + 2 + 1,
+        "SessionStart, 160 contributions, 2 agreeing, the Commitment"
+    );
+}
