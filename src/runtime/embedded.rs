@@ -36,6 +36,16 @@ pub enum EmbeddedStorage {
     Directory(PathBuf),
 }
 
+/// How a runtime started by [`EmbeddedRuntime::start_secured`] authenticates
+/// callers and serves: static bearer tokens (the runtime's
+/// `MACP_AUTH_TOKENS_JSON` format) and a TLS certificate and key (PEM).
+#[derive(Clone, Default)]
+pub struct RuntimeSecurity {
+    pub static_tokens_json: Option<String>,
+    pub tls_cert_pem: Option<Vec<u8>>,
+    pub tls_key_pem: Option<Vec<u8>>,
+}
+
 /// A running in-process runtime. Dropping it stops the server.
 pub struct EmbeddedRuntime {
     pub address: SocketAddr,
@@ -51,7 +61,17 @@ impl Drop for EmbeddedRuntime {
 }
 
 impl EmbeddedRuntime {
+    /// The embedded default: dev-mode auth on plaintext loopback.
     pub async fn start(storage: EmbeddedStorage) -> anyhow::Result<Self> {
+        Self::start_secured(storage, RuntimeSecurity::default()).await
+    }
+
+    /// A runtime that authenticates with static tokens and/or serves TLS,
+    /// as a production runtime would (used to test the production client).
+    pub async fn start_secured(
+        storage: EmbeddedStorage,
+        security: RuntimeSecurity,
+    ) -> anyhow::Result<Self> {
         let registry = Arc::new(SessionRegistry::new());
         let log_store = Arc::new(LogStore::new());
         let mode_registry = Arc::new(ModeRegistry::build_default(Arc::new(
@@ -82,15 +102,27 @@ impl EmbeddedRuntime {
             Runtime::with_registries(backend, registry, log_store, mode_registry, policy_registry)
                 .with_compact_terminal_logs(false),
         );
+        let mut layer = SecurityLayer::dev_mode();
+        if let Some(tokens) = &security.static_tokens_json {
+            layer = layer
+                .with_static_tokens(tokens)
+                .map_err(|e| anyhow::anyhow!("runtime static tokens: {e}"))?;
+        }
         let service = macp_runtime::pb::macp_runtime_service_server::MacpRuntimeServiceServer::new(
-            MacpServer::new(Arc::clone(&runtime), SecurityLayer::dev_mode()),
+            MacpServer::new(Arc::clone(&runtime), layer),
         )
         .max_decoding_message_size(16 * 1024 * 1024);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let mut builder = tonic::transport::Server::builder();
+        if let (Some(cert), Some(key)) = (&security.tls_cert_pem, &security.tls_key_pem) {
+            let identity = tonic::transport::Identity::from_pem(cert, key);
+            builder =
+                builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+        }
         let server = tokio::spawn(async move {
-            let result = tonic::transport::Server::builder()
+            let result = builder
                 .add_service(service)
                 .serve_with_incoming(incoming)
                 .await;
