@@ -75,6 +75,12 @@ impl Service {
             .into_iter()
             .map(|p| projector::spawn(store.clone(), p))
             .collect();
+        if config.discover_sessions {
+            tasks.push(crate::ingestion::discovery::spawn(
+                ingestion.clone(),
+                config.runtime_kind.clone(),
+            ));
+        }
         let resumed = ingestion.resume_unfinished().await?;
         if resumed > 0 {
             tracing::info!(resumed, "resuming unfinished runs");

@@ -369,3 +369,48 @@ async fn restart_keeps_every_run_and_event_on_sqlite() {
 async fn restart_keeps_every_run_and_event_on_postgres() {
     restart_keeps_every_run_and_event(Engine::Postgres).await;
 }
+
+#[tokio::test]
+async fn the_request_context_and_intent_reach_the_session_start() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let service = db.start().await;
+    let mut body = decision_request();
+    body["session"]["context"] = json!({"ticket": "OPS-7"});
+    body["session"]["roots"] = json!([{"uri": "file:///srv/app", "name": "app"}]);
+    body["session"]["policyHints"] = json!({"strict": true});
+    body["futureField"] = json!("kept");
+    let (_, created) = service.client.post("/runs", &body).await.unwrap();
+    let run_id = created["runId"].as_str().unwrap();
+    service
+        .client
+        .wait_for_status(run_id, WAIT, |s| s == "running")
+        .await
+        .unwrap();
+    let start = wait_for_event(&service.client, run_id, "message.received").await;
+    let payload = &start["data"]["payload"];
+    assert_eq!(start["data"]["messageType"], "SessionStart");
+    assert_eq!(payload["intent"], "decide whether to ship release 2.1");
+    assert_eq!(payload["roots"][0]["uri"], "file:///srv/app");
+    use base64::Engine as _;
+    let context = base64::engine::general_purpose::STANDARD
+        .decode(payload["extensions"]["context"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&context).unwrap(),
+        json!({"ticket": "OPS-7"})
+    );
+
+    // The stored request keeps what the control plane does not interpret.
+    let store = db.store().await;
+    let first = store
+        .read_stream(run_id.parse().unwrap(), 0)
+        .await
+        .unwrap()
+        .remove(0);
+    let aggregates::RunEvent::RunRequested { request, .. } = first.event else {
+        panic!("first event")
+    };
+    let stored = serde_json::to_value(&request).unwrap();
+    assert_eq!(stored["futureField"], "kept");
+    assert_eq!(stored["session"]["policyHints"], json!({"strict": true}));
+}

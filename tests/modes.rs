@@ -144,7 +144,10 @@ async fn drive(case: Case) {
         "macp.v1.CommitmentPayload"
     );
 
-    let (_, state) = client.get(&format!("/runs/{run_id}/state")).await.unwrap();
+    let state = support::poll_until(client, &format!("/runs/{run_id}/state"), |s| {
+        s["run"]["status"] == "completed"
+    })
+    .await;
     let decision = &state["decision"]["current"];
     assert_eq!(decision["finalized"], true);
     assert_eq!(decision["outcomePositive"], case.positive);

@@ -7,7 +7,7 @@ mod support;
 use macp_control_plane::demo::{decision_request, Client};
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{Engine, TestDb, TestService};
+use support::{count_type, poll_until, Engine, TestDb, TestService};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -154,10 +154,10 @@ async fn suspend_and_resume_go_through_the_runtime() {
     let suspended = types.iter().position(|t| *t == "run.suspended").unwrap();
     let resumed = types.iter().position(|t| *t == "run.resumed").unwrap();
     assert!(suspended < resumed);
-    let (_, sent) = client
-        .get(&format!("/runs/{run_id}/messages"))
-        .await
-        .unwrap();
+    let sent = poll_until(client, &format!("/runs/{run_id}/messages"), |m| {
+        m.as_array().is_some_and(|m| m.len() == 3)
+    })
+    .await;
     let statuses: Vec<(&str, &str)> = sent
         .as_array()
         .unwrap()
@@ -230,17 +230,26 @@ async fn signals_and_context_updates_are_sent_and_recorded() {
         (400, Some("confidence"))
     );
 
-    let events = events_until(client, &run_id, "signal.emitted").await;
+    let events = poll_until(client, &format!("/runs/{run_id}/events?limit=1000"), |e| {
+        count_type(e, "signal.emitted") == 2
+    })
+    .await;
     let signals: Vec<&Value> = events
+        .as_array()
+        .unwrap()
         .iter()
         .filter(|e| e["type"] == "signal.emitted")
         .collect();
-    assert_eq!(signals.len(), 2);
     assert_eq!(
         signals[0]["data"]["decodedPayload"]["data"]["payload"]["note"],
         "latency rising"
     );
-    let (_, state) = client.get(&format!("/runs/{run_id}/state")).await.unwrap();
+    let state = poll_until(client, &format!("/runs/{run_id}/state"), |s| {
+        s["signals"]["signals"]
+            .as_array()
+            .is_some_and(|l| l.len() == 2)
+    })
+    .await;
     let listed = &state["signals"]["signals"];
     assert_eq!(listed[0]["name"], "risk.flag");
     assert_eq!(listed[0]["severity"], "high");

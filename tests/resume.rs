@@ -252,3 +252,93 @@ async fn a_killed_control_plane_resumes_its_runs_losing_and_doubling_nothing() {
         "SessionStart, 160 contributions, 2 agreeing, the Commitment"
     );
 }
+
+#[tokio::test]
+async fn discovery_follows_a_session_the_control_plane_did_not_start() {
+    use macp_control_plane::runtime::pb::{Envelope, SessionStartPayload};
+    use prost::Message;
+
+    let runtime = EmbeddedRuntime::start(EmbeddedStorage::Memory)
+        .await
+        .unwrap();
+    let db = TestDb::new(Engine::Sqlite).await;
+    let mut config = db.config();
+    config.runtime_address = Some(runtime.address.to_string());
+    config.runtime_auth = Some(RuntimeAuth::Dev);
+    config.discover_sessions = true;
+    let service = Service::start(&config).await.unwrap();
+    let client = Client::new(&format!("http://{}", service.address));
+
+    // Someone else starts a session on the runtime.
+    let direct = direct_client(runtime.address);
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let start = SessionStartPayload {
+        intent: "outside job".into(),
+        participants: vec!["alice".into(), "bob".into()],
+        mode_version: "1.0.0".into(),
+        configuration_version: "config.default".into(),
+        ttl_ms: 60_000,
+        ..Default::default()
+    };
+    let envelope = Envelope {
+        macp_version: "1.0".into(),
+        mode: MULTI_ROUND.into(),
+        message_type: "SessionStart".into(),
+        message_id: uuid::Uuid::new_v4().to_string(),
+        session_id: session_id.clone(),
+        sender: "coord".into(),
+        timestamp_unix_ms: aggregates::Timestamp::now().unix_ms(),
+        payload: start.encode_to_vec(),
+    };
+    direct.send("coord", envelope).await.unwrap();
+    for sender in ["alice", "bob"] {
+        send_direct(
+            &direct,
+            &session_id,
+            MULTI_ROUND,
+            sender,
+            "Contribute",
+            json!({"value": "same"}),
+        )
+        .await;
+    }
+    let status = client
+        .wait_for_status(&session_id, WAIT, |s| s == "running")
+        .await
+        .unwrap();
+    assert_eq!(
+        status, "running",
+        "the session became a run with its own id"
+    );
+    let commitment = json!({"commitmentId": "c-9", "action": "multi_round.converged", "authorityScope": "t",
+        "reason": "r", "modeVersion": "1.0.0", "configurationVersion": "config.default",
+        "policyVersion": "policy.default", "outcomePositive": true});
+    send_direct(
+        &direct,
+        &session_id,
+        MULTI_ROUND,
+        "coord",
+        "Commitment",
+        commitment,
+    )
+    .await;
+    assert_eq!(
+        client
+            .wait_for_status(&session_id, WAIT, is_terminal)
+            .await
+            .unwrap(),
+        "completed"
+    );
+
+    let (_, run) = client.get(&format!("/runs/{session_id}")).await.unwrap();
+    assert_eq!(run["source"]["kind"], "discovered");
+    let store = db.store().await;
+    let count =
+        assert_recorded_exactly_once(&direct, &store, session_id.parse().unwrap(), "coord").await;
+    assert_eq!(count, 4);
+    let (_, sent) = client
+        .get(&format!("/runs/{session_id}/messages"))
+        .await
+        .unwrap();
+    assert_eq!(sent, json!([]), "an observed run sends nothing");
+}

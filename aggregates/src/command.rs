@@ -11,10 +11,13 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunCommand {
+    /// Record a run: one to start (`observed: false`), or a session found
+    /// on the runtime to follow (`observed: true`: no SessionStart, no kickoff).
     RequestRun {
         run_id: Uuid,
         request: Box<ExecutionRequest>,
         trace_id: String,
+        observed: bool,
         at: Timestamp,
     },
     StartRun {

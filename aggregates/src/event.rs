@@ -20,6 +20,9 @@ pub enum RunEvent {
         request: Box<ExecutionRequest>,
         trace_id: String,
         requested_at: Timestamp,
+        /// A session this control plane did not start, only follows.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        observed: bool,
     },
     #[serde(rename_all = "camelCase")]
     RunStarted { at: Timestamp },

@@ -32,6 +32,8 @@ pub struct RunState {
     pub seen_participants: BTreeSet<String>,
     /// How many of the request's kickoff messages have an outcome recorded.
     pub kickoff_recorded: usize,
+    /// Follows a session someone else started.
+    pub observed: bool,
 }
 
 impl RunState {
@@ -41,8 +43,10 @@ impl RunState {
                 run_id,
                 request,
                 trace_id,
+                observed,
                 ..
             } => {
+                self.observed = *observed;
                 self.run_id = Some(*run_id);
                 self.status = Some(RunStatus::Queued);
                 self.request = Some(request.clone());
@@ -117,6 +121,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
         run_id,
         request,
         trace_id,
+        observed,
         at,
     } = command
     {
@@ -128,6 +133,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
             request: request.clone(),
             trace_id: trace_id.clone(),
             requested_at: *at,
+            observed: *observed,
         };
         let mut fresh = RunState::default();
         fresh.apply(&requested);
@@ -142,6 +148,7 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
                 "runtimeKind": request.runtime.kind,
                 "tags": request.tags(),
                 "idempotencyKey": request.idempotency_key(),
+                "observed": observed,
             }),
         );
         return Ok(out.events);

@@ -59,6 +59,7 @@ impl Projection for RunSummary {
                 request,
                 trace_id,
                 requested_at,
+                ..
             } => {
                 if self.id.is_some() {
                     return;

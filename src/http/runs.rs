@@ -37,6 +37,7 @@ pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response
         run_id,
         request: Box::new(request),
         trace_id: trace_id.clone(),
+        observed: false,
         at: Timestamp::now(),
     };
     match app

@@ -3,6 +3,7 @@
 //! One task per active run ([`run_driver`]). On start-up every run whose
 //! log has no terminal event is picked up again where its log ends.
 
+pub mod discovery;
 pub mod run_driver;
 pub mod translate;
 

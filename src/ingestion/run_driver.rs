@@ -14,7 +14,7 @@
 use super::translate::{derive_events, raw_envelope};
 use crate::run_repository::{CommandError, RunRepository};
 use crate::runtime::client::StreamItem;
-use crate::runtime::payloads::encode_payload;
+use crate::runtime::payloads::{encode_envelope, encode_payload};
 use crate::runtime::pb::{Envelope, Root as PbRoot, SessionStartPayload, SessionState};
 use crate::runtime::{RuntimeClient, RuntimeError, SessionSubscription, MACP_VERSION};
 use aggregates::request::ExecutionRequest;
@@ -72,6 +72,7 @@ impl RunDriver {
                     })
                     .await?;
                 }
+                RunStatus::Starting if state.observed => self.bind_observed(&request).await?,
                 RunStatus::Starting => self.bind_session(&request).await?,
                 RunStatus::BindingSession => self.send_kickoff(&state, &request).await?,
                 RunStatus::Running | RunStatus::Suspended => {
@@ -155,6 +156,17 @@ impl RunDriver {
         self.record(RunCommand::BindSession {
             session_id,
             initiator,
+            runtime_kind: self.runtime_kind.clone(),
+            at: Timestamp::now(),
+        })
+        .await
+    }
+
+    /// An observed session exists already: bind to it as it is.
+    async fn bind_observed(&self, request: &ExecutionRequest) -> Result<(), DriveError> {
+        self.record(RunCommand::BindSession {
+            session_id: self.run_id.to_string(),
+            initiator: request.initiator().unwrap_or_default().to_string(),
             runtime_kind: self.runtime_kind.clone(),
             at: Timestamp::now(),
         })
@@ -422,9 +434,22 @@ impl RunDriver {
     }
 }
 
+/// The SessionStart extension that carries the request's context (the
+/// runtime has no other place for it; it stores extensions as given).
+pub const CONTEXT_EXTENSION: &str = "context";
+
 fn session_start_payload(request: &ExecutionRequest) -> SessionStartPayload {
     let session = &request.session;
+    // Validated at POST /runs, so encoding cannot fail here.
+    let context = match (&session.context_envelope, &session.context) {
+        (Some(envelope), _) => encode_envelope(envelope, "session.contextEnvelope").ok(),
+        (None, Some(context)) => Some(context.to_string().into_bytes()),
+        (None, None) => None,
+    };
     SessionStartPayload {
+        extensions: context
+            .map(|bytes| std::iter::once((CONTEXT_EXTENSION.to_string(), bytes)).collect())
+            .unwrap_or_default(),
         intent: request.intent().to_string(),
         participants: session.participants.iter().map(|p| p.id.clone()).collect(),
         mode_version: session.mode_version.clone(),

@@ -74,6 +74,34 @@ impl TestDb {
     }
 }
 
+/// GETs `path` until `done` holds for its body (read models follow the
+/// log, each at its own pace), or fails after 30 s with the last body.
+pub async fn poll_until(
+    client: &Client,
+    path: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (_, body) = client.get(path).await.expect("GET");
+        if done(&body) {
+            return body;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{path} never got there: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// How many items of a JSON array have `type == event_type`.
+pub fn count_type(events: &serde_json::Value, event_type: &str) -> usize {
+    events.as_array().map_or(0, |events| {
+        events.iter().filter(|e| e["type"] == event_type).count()
+    })
+}
+
 pub struct TestService {
     pub service: Service,
     pub client: Client,

@@ -44,6 +44,7 @@ fn request_run() -> RunCommand {
         run_id: run_id(),
         request: request(),
         trace_id: "trace-1".into(),
+        observed: false,
         at: T,
     }
 }

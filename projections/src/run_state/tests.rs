@@ -34,6 +34,7 @@ impl Run {
             run_id: run_id(),
             request: Box::new(request),
             trace_id: "trace-9".into(),
+            observed: false,
             at: T,
         });
         run.run(RunCommand::StartRun { at: T });
