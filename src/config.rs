@@ -51,6 +51,9 @@ pub struct Config {
     /// session this control plane did not start.
     #[arg(long, env = "DISCOVER_SESSIONS", default_value_t = false)]
     pub discover_sessions: bool,
+    /// Default interval of SSE heartbeats (a client may ask for another with `heartbeatMs`).
+    #[arg(long, env = "STREAM_SSE_HEARTBEAT_MS", default_value_t = 15_000)]
+    pub stream_sse_heartbeat_ms: u64,
     /// The runtime provider name recorded on runs (`runtime.kind`).
     #[arg(long, env = "RUNTIME_KIND", default_value = "rust")]
     pub runtime_kind: String,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod ingestion;
+pub mod live;
 pub mod projector;
 pub mod run_repository;
 pub mod runtime;

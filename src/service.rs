@@ -5,6 +5,7 @@
 use crate::config::{Config, EmbeddedStorageKind};
 use crate::http::{router, AppState};
 use crate::ingestion::Ingestion;
+use crate::live::LiveHub;
 use crate::projector;
 use crate::run_repository::RunRepository;
 use crate::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
@@ -71,7 +72,8 @@ impl Service {
         let repo = RunRepository::new(store.clone());
         let ingestion = Ingestion::new(repo.clone(), runtime, &config.runtime_kind);
 
-        let mut tasks: Vec<JoinHandle<()>> = projector::all()
+        let live = LiveHub::new(store.clone());
+        let mut tasks: Vec<JoinHandle<()>> = projector::all(&live)
             .into_iter()
             .map(|p| projector::spawn(store.clone(), p))
             .collect();
@@ -91,6 +93,8 @@ impl Service {
             repo,
             ingestion,
             runtime_kind: config.runtime_kind.clone(),
+            live,
+            sse_heartbeat_ms: config.stream_sse_heartbeat_ms,
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .await

@@ -6,10 +6,13 @@ pub mod error;
 pub mod health;
 pub mod lifecycle;
 pub mod messages;
+pub mod replay;
 pub mod runs;
 pub mod runtime_info;
+pub mod stream;
 
 use crate::ingestion::Ingestion;
+use crate::live::LiveHub;
 use crate::run_repository::RunRepository;
 use crate::store::EventStore;
 use axum::routing::{get, post};
@@ -22,6 +25,9 @@ pub struct AppState {
     pub repo: RunRepository,
     pub ingestion: Ingestion,
     pub runtime_kind: String,
+    pub live: LiveHub,
+    /// Default interval of SSE heartbeats.
+    pub sse_heartbeat_ms: u64,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -32,6 +38,10 @@ pub fn router(state: AppState) -> Router {
         .route("/runs/{id}", get(runs::get_run))
         .route("/runs/{id}/state", get(runs::get_state))
         .route("/runs/{id}/events", get(runs::list_events))
+        .route("/runs/{id}/stream", get(stream::stream))
+        .route("/runs/{id}/replay", post(replay::describe))
+        .route("/runs/{id}/replay/stream", get(replay::stream))
+        .route("/runs/{id}/replay/state", get(replay::state))
         .route(
             "/runs/{id}/messages",
             post(messages::send).get(messages::list),

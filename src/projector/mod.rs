@@ -5,11 +5,12 @@
 //! The folds themselves are the `projections` crate's; this module only
 //! schedules them and stores what they produce.
 
+use crate::live::LiveHub;
 use crate::store::read_models::ProjectionBatch;
 use crate::store::{EventStore, StoreError, StoredEvent};
 use async_trait::async_trait;
 use projections::Projection;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,10 @@ pub trait Projector: Send + Sync + 'static {
         batch: &mut ProjectionBatch<'static>,
         events: &[StoredEvent],
     ) -> Result<(), StoreError>;
+
+    /// After the batch and the checkpoint are committed (side effects that
+    /// must not run for an uncommitted batch, such as waking live feeds).
+    async fn committed(&self, _store: &EventStore, _events: &[StoredEvent]) {}
 }
 
 /// Stores a [`Projection`] as one JSON document per run.
@@ -84,8 +89,12 @@ pub async fn load_model<P: Projection>(store: &EventStore, run_id: Uuid) -> Resu
     }
 }
 
-/// Indexes canonical events by (run, seq) for `GET /runs/:id/events`.
-pub struct CanonicalEventIndex;
+/// Indexes canonical events by (run, seq) for `GET /runs/:id/events`, SSE
+/// and replay; after each commit it wakes the live feeds of the runs it
+/// indexed, here and (on PostgreSQL) on every other instance.
+pub struct CanonicalEventIndex {
+    pub live: LiveHub,
+}
 
 #[async_trait]
 impl Projector for CanonicalEventIndex {
@@ -115,12 +124,26 @@ impl Projector for CanonicalEventIndex {
         }
         Ok(())
     }
+
+    async fn committed(&self, store: &EventStore, events: &[StoredEvent]) {
+        let runs: BTreeSet<Uuid> = events
+            .iter()
+            .filter(|e| e.event.canonical().is_some())
+            .map(|e| e.stream_id)
+            .collect();
+        for run_id in &runs {
+            self.live.advance(*run_id);
+        }
+        if let Err(error) = store.announce_indexed(&runs).await {
+            tracing::warn!(%error, "could not announce indexed runs to other instances");
+        }
+    }
 }
 
 /// Every projector the service runs.
-pub fn all() -> Vec<Arc<dyn Projector>> {
+pub fn all(live: &LiveHub) -> Vec<Arc<dyn Projector>> {
     vec![
-        Arc::new(CanonicalEventIndex),
+        Arc::new(CanonicalEventIndex { live: live.clone() }),
         Arc::new(DocumentProjector::<projections::RunSummary>::default()),
         Arc::new(DocumentProjector::<projections::RunStateView>::default()),
         Arc::new(DocumentProjector::<projections::SentMessages>::default()),
@@ -158,6 +181,7 @@ async fn follow(store: &EventStore, projector: &dyn Projector) -> Result<(), Sto
         let mut batch = store.begin_projection().await?;
         projector.project(store, &mut batch, &events).await?;
         batch.commit(projector.name(), last).await?;
+        projector.committed(store, &events).await;
         checkpoint = last;
     }
 }

@@ -67,6 +67,11 @@ pub struct StoredEvent {
     pub event: RunEvent,
 }
 
+/// The PostgreSQL NOTIFY channel of runs whose canonical events were indexed.
+pub const INDEXED_CHANNEL: &str = "macp_indexed";
+/// The PostgreSQL NOTIFY channel of appends (wakes projectors elsewhere).
+pub const APPENDED_CHANNEL: &str = "macp_appended";
+
 /// Rows per multi-row INSERT: under SQLite's 999-parameter limit.
 const INSERT_CHUNK: usize = 100;
 
@@ -235,12 +240,24 @@ impl EventStore {
         stream_id: Uuid,
         after_version: u64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read_stream_limited(stream_id, after_version, i64::MAX)
+            .await
+    }
+
+    /// At most `limit` of the stream's events after `after_version`.
+    pub async fn read_stream_limited(
+        &self,
+        stream_id: Uuid,
+        after_version: u64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT position, stream_id, version, event_type, schema_version, payload \
-             FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version",
+             FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version LIMIT $3",
         )
         .bind(stream_id.to_string())
         .bind(i64::try_from(after_version).unwrap_or(i64::MAX))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(stored_event).collect()
@@ -297,6 +314,28 @@ impl EventStore {
         rows.iter()
             .map(|row| parse_uuid(&row.try_get::<String, _>(0)?))
             .collect()
+    }
+
+    /// Tells every instance (PostgreSQL NOTIFY) which runs' canonical
+    /// events were just indexed. A single-process SQLite store has no one
+    /// else to tell.
+    pub async fn announce_indexed(
+        &self,
+        runs: &std::collections::BTreeSet<Uuid>,
+    ) -> Result<(), StoreError> {
+        if self.dialect != Dialect::Postgres || runs.is_empty() {
+            return Ok(());
+        }
+        // NOTIFY payloads are limited to 8000 bytes: 36-byte ids, 200 a go.
+        let ids: Vec<String> = runs.iter().map(Uuid::to_string).collect();
+        for chunk in ids.chunks(200) {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(INDEXED_CHANNEL)
+                .bind(chunk.join(","))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -54,6 +54,22 @@ impl EventStore {
         rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
     }
 
+    /// Canonical events of a run with `seq ≤ through_seq`, in order.
+    pub async fn canonical_events_through(
+        &self,
+        run_id: Uuid,
+        through_seq: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT doc FROM canonical_events WHERE run_id = $1 AND seq <= $2 ORDER BY seq",
+        )
+        .bind(run_id.to_string())
+        .bind(through_seq)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    }
+
     pub async fn begin_projection(&self) -> Result<ProjectionBatch<'static>, StoreError> {
         Ok(ProjectionBatch {
             tx: self.pool().begin().await?,

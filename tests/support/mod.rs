@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod runtime_peer;
+pub mod sse;
 
 use macp_control_plane::config::{Config, EmbeddedStorageKind, LogFormat};
 use macp_control_plane::demo::Client;
@@ -55,6 +56,7 @@ impl TestDb {
             runtime_tls_ca_file: None,
             runtime_tls_domain: None,
             discover_sessions: false,
+            stream_sse_heartbeat_ms: 15_000,
             runtime_kind: "rust".into(),
             log_level: "warn".into(),
             log_format: LogFormat::Text,

@@ -1,0 +1,256 @@
+//! Deterministic replay: `POST /runs/:id/replay` describes a replay,
+//! `GET /runs/:id/replay/stream` plays the recorded canonical events back
+//! over SSE (source kind `replay`) and ends, and `GET /runs/:id/replay/state`
+//! is the run-state view folded from the events with `seq ≤ N`, by the same
+//! fold as the live view: replay is re-folding the stream.
+
+use super::body::{parse_json, query_int, run_id};
+use super::error::ApiError;
+use super::runs::read_model;
+use super::AppState;
+use aggregates::{CanonicalEvent, FieldError, RunEvent};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::Stream;
+use projections::{Projection, RunStateView, RunSummary};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// No single wait between replayed events is longer than this.
+const MAX_WAIT: Duration = Duration::from_secs(2);
+/// Events read per query while replaying.
+const REPLAY_BATCH: i64 = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pace {
+    /// As fast as the client reads.
+    Instant,
+    /// The original gaps between events, divided by speed.
+    Timed,
+    /// One event per second, divided by speed.
+    Step,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    pace: Pace,
+    speed: f64,
+    from_seq: u64,
+    to_seq: u64,
+}
+
+impl Plan {
+    fn check(
+        mode: &str,
+        speed: f64,
+        from_seq: u64,
+        to_seq: u64,
+        latest: u64,
+    ) -> Result<Plan, ApiError> {
+        let mut errors = Vec::new();
+        let pace = match mode {
+            "instant" => Pace::Instant,
+            "timed" => Pace::Timed,
+            "step" => Pace::Step,
+            _ => {
+                errors.push(FieldError::new("mode", "must be instant, timed or step"));
+                Pace::Instant
+            }
+        };
+        if !(speed.is_finite() && speed >= 0.1) {
+            errors.push(FieldError::new("speed", "must be a number ≥ 0.1"));
+        }
+        if from_seq > to_seq {
+            errors.push(FieldError::new(
+                "fromSeq",
+                format!("must not be after toSeq ({to_seq})"),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        Ok(Plan {
+            pace,
+            speed,
+            from_seq: from_seq.max(1),
+            to_seq: to_seq.min(latest),
+        })
+    }
+
+    fn mode(&self) -> &'static str {
+        match self.pace {
+            Pace::Instant => "instant",
+            Pace::Timed => "timed",
+            Pace::Step => "step",
+        }
+    }
+
+    /// How long to wait before an event `gap_ms` after the previous one.
+    fn wait(&self, gap_ms: i64) -> Duration {
+        let ms = match self.pace {
+            Pace::Instant => 0.0,
+            Pace::Timed => gap_ms.max(0) as f64 / self.speed,
+            Pace::Step => 1000.0 / self.speed,
+        };
+        Duration::from_secs_f64(ms / 1000.0).min(MAX_WAIT)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayRequest {
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub speed: Option<f64>,
+    #[serde(default)]
+    pub from_seq: Option<u64>,
+    #[serde(default)]
+    pub to_seq: Option<u64>,
+}
+
+pub async fn describe(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let run_id = run_id(&id)?;
+    let request: ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReplayRequest {
+            mode: None,
+            speed: None,
+            from_seq: None,
+            to_seq: None,
+        }
+    } else {
+        parse_json(&body)?
+    };
+    let latest = read_model::<RunSummary>(&app, run_id).await?.last_event_seq;
+    let plan = Plan::check(
+        request.mode.as_deref().unwrap_or("instant"),
+        request.speed.unwrap_or(1.0),
+        request.from_seq.unwrap_or(1),
+        request.to_seq.unwrap_or(latest),
+        latest,
+    )?;
+    Ok(Json(json!({
+        "runId": run_id,
+        "mode": plan.mode(),
+        "speed": plan.speed,
+        "fromSeq": plan.from_seq,
+        "toSeq": plan.to_seq,
+        "streamUrl": format!("/runs/{run_id}/replay/stream?mode={}&speed={}&fromSeq={}&toSeq={}",
+                             plan.mode(), plan.speed, plan.from_seq, plan.to_seq),
+        "stateUrl": format!("/runs/{run_id}/replay/state"),
+    })))
+}
+
+pub async fn stream(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let run_id = run_id(&id)?;
+    let latest = read_model::<RunSummary>(&app, run_id).await?.last_event_seq;
+    let speed = match params.get("speed") {
+        None => 1.0,
+        Some(text) => text
+            .parse::<f64>()
+            .map_err(|_| ApiError::field("speed", "must be a number ≥ 0.1"))?,
+    };
+    let from_seq = query_int(&params, "fromSeq", 1, 0..=i64::MAX)?.unsigned_abs();
+    let to_seq = query_int(
+        &params,
+        "toSeq",
+        i64::try_from(latest).unwrap_or(i64::MAX),
+        0..=i64::MAX,
+    )?
+    .unsigned_abs();
+    let mode = params.get("mode").map(String::as_str).unwrap_or("instant");
+    let plan = Plan::check(mode, speed, from_seq, to_seq, latest)?;
+
+    let stream = async_stream::stream! {
+        let mut cursor = plan.from_seq.saturating_sub(1);
+        let mut previous_ts: Option<i64> = None;
+        'replay: while cursor < plan.to_seq {
+            let after = i64::try_from(cursor).unwrap_or(i64::MAX);
+            let docs = match app.store.canonical_events(run_id, after, REPLAY_BATCH).await {
+                Ok(docs) if !docs.is_empty() => docs,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%run_id, %error, "replay: read failed");
+                    break;
+                }
+            };
+            for doc in docs {
+                let Ok(mut event) = serde_json::from_str::<CanonicalEvent>(&doc) else { continue };
+                if event.seq > plan.to_seq {
+                    break 'replay;
+                }
+                cursor = event.seq;
+                let ts = event.ts.unix_ms();
+                let wait = plan.wait(previous_ts.map_or(0, |previous| ts - previous));
+                previous_ts = Some(ts);
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                event.source.kind = "replay".into();
+                let data = serde_json::to_string(&event).unwrap_or_default();
+                yield Ok(Event::default().event("canonical_event").id(event.seq.to_string()).data(data));
+            }
+        }
+    };
+    Ok(Sse::new(stream))
+}
+
+/// `GET /runs/:id/replay/state?seq=N`: the view folded from `seq ≤ N`
+/// (the whole run without `seq`).
+pub async fn state(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let run_id = run_id(&id)?;
+    let seq = query_int(&params, "seq", i64::MAX, 0..=i64::MAX)?.unsigned_abs();
+    let view = state_at(&app, run_id, seq).await?;
+    let body = serde_json::to_string(&view).map_err(ApiError::internal)?;
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The run-state view after canonical event `seq`, reading nothing past it:
+/// the request (the stream's first event) and the indexed events up to
+/// `seq`, or, when the index has not caught up, the log up to `seq`.
+pub async fn state_at(app: &AppState, run_id: Uuid, seq: u64) -> Result<RunStateView, ApiError> {
+    let latest = read_model::<RunSummary>(app, run_id).await?.last_event_seq;
+    let target = seq.min(latest);
+    let first = app.store.read_stream_limited(run_id, 0, 1).await?;
+    let mut view = RunStateView::fold(first.iter().map(|e| &e.event));
+    let docs = app
+        .store
+        .canonical_events_through(run_id, i64::try_from(target).unwrap_or(i64::MAX))
+        .await?;
+    for doc in &docs {
+        let event: CanonicalEvent = serde_json::from_str(doc).map_err(ApiError::internal)?;
+        view.apply(&RunEvent::CanonicalEventRecorded { event });
+    }
+    if view.timeline.latest_seq >= target {
+        return Ok(view);
+    }
+    // The index lags the log: fold the log itself, stopping at `target`.
+    let mut view = RunStateView::default();
+    for stored in app.store.read_stream(run_id, 0).await? {
+        if stored.event.canonical().is_some_and(|e| e.seq > target) {
+            break;
+        }
+        view.apply(&stored.event);
+    }
+    Ok(view)
+}

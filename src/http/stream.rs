@@ -1,0 +1,164 @@
+//! `GET /runs/:id/stream`: a run, live, over SSE. Named events only:
+//! `snapshot` (the run-state view), `canonical_event` (`id:` = its seq) and
+//! `heartbeat` (`{"ts"}`). The snapshot comes first (unless
+//! `includeSnapshot=false`), then every event after `afterSeq` (or
+//! `Last-Event-ID`) from the store, then live events, never one twice and
+//! none missing; a fresh snapshot follows each live batch. The stream stays
+//! open after the run ends: clients close it.
+
+use super::body::{query_int, run_id};
+use super::error::ApiError;
+use super::runs::read_model;
+use super::AppState;
+use crate::live::FeedItem;
+use aggregates::Timestamp;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, Sse};
+use futures::Stream;
+use projections::{RunStateView, RunSummary};
+use serde_json::json;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+/// Events read from the store per backfill query.
+const BACKFILL_BATCH: i64 = 500;
+
+pub async fn stream(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let run_id = run_id(&id)?;
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|seq| *seq >= 0)
+        .unwrap_or(0);
+    let after_seq = query_int(&params, "afterSeq", last_event_id, 0..=i64::MAX)?;
+    let include_snapshot = match params.get("includeSnapshot").map(String::as_str) {
+        None | Some("true") | Some("1") => true,
+        Some("false") | Some("0") => false,
+        Some(other) => {
+            return Err(ApiError::field(
+                "includeSnapshot",
+                format!("must be true or false, got {other:?}"),
+            ))
+        }
+    };
+    let default_heartbeat = i64::try_from(app.sse_heartbeat_ms).unwrap_or(15_000);
+    let heartbeat_ms = query_int(&params, "heartbeatMs", default_heartbeat, 1000..=3_600_000)?;
+    read_model::<RunSummary>(&app, run_id).await?;
+
+    // Registered before anything is read: whatever is committed from now on
+    // reaches this subscription, and whatever was committed before is in the
+    // store. Duplicates at the seam are dropped by seq.
+    let mut subscription = app.live.subscribe(run_id);
+    let stream = async_stream::stream! {
+        let mut cursor = u64::try_from(after_seq).unwrap_or_default();
+        if include_snapshot {
+            match read_model::<RunStateView>(&app, run_id).await {
+                Ok(view) => {
+                    if cursor == 0 {
+                        cursor = view.timeline.latest_seq;
+                    }
+                    yield Ok(snapshot_event(&serde_json::to_string(&view).unwrap_or_default()));
+                }
+                Err(error) => tracing::warn!(%run_id, message = %error.message, "stream: no snapshot"),
+            }
+        }
+        for event in backfill(&app, run_id, &mut cursor).await {
+            yield Ok(event);
+        }
+        let mut heartbeat = tokio::time::interval(Duration::from_millis(heartbeat_ms.unsigned_abs()));
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                item = subscription.receiver.recv() => match item {
+                    Ok(item) => match &*item {
+                        FeedItem::Event { seq, json } if *seq > cursor => {
+                            if *seq > cursor + 1 {
+                                // Published before this subscriber caught up: read the hole.
+                                for event in backfill(&app, run_id, &mut cursor).await {
+                                    yield Ok(event);
+                                }
+                            }
+                            if *seq > cursor {
+                                cursor = *seq;
+                                yield Ok(canonical_event(*seq, json));
+                            }
+                        }
+                        FeedItem::Snapshot { seq, json } if include_snapshot && *seq == cursor => {
+                            yield Ok(snapshot_event(json));
+                        }
+                        _ => {}
+                    },
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::debug!(%run_id, missed, "stream: subscriber lagged; re-reading from the store");
+                        for event in backfill(&app, run_id, &mut cursor).await {
+                            yield Ok(event);
+                        }
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                _ = heartbeat.tick() => {
+                    let ts = Timestamp::now().to_string();
+                    yield Ok(Event::default().event("heartbeat").data(json!({"ts": ts}).to_string()));
+                }
+            }
+        }
+    };
+    Ok(Sse::new(stream))
+}
+
+/// Every indexed event of the run after `cursor`, moving the cursor.
+async fn backfill(app: &AppState, run_id: Uuid, cursor: &mut u64) -> Vec<Event> {
+    let mut events = Vec::new();
+    loop {
+        let after = i64::try_from(*cursor).unwrap_or(i64::MAX);
+        let docs = match app
+            .store
+            .canonical_events(run_id, after, BACKFILL_BATCH)
+            .await
+        {
+            Ok(docs) => docs,
+            Err(error) => {
+                tracing::warn!(%run_id, %error, "stream: backfill failed");
+                return events;
+            }
+        };
+        let full = docs.len() as i64 == BACKFILL_BATCH;
+        for doc in docs {
+            let Some(seq) = seq_of(&doc) else { continue };
+            *cursor = seq;
+            events.push(canonical_event(seq, &doc));
+        }
+        if !full {
+            return events;
+        }
+    }
+}
+
+/// The `seq` of a stored canonical event document.
+fn seq_of(doc: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(doc)
+        .ok()?
+        .get("seq")?
+        .as_u64()
+}
+
+fn canonical_event(seq: u64, json: &str) -> Event {
+    Event::default()
+        .event("canonical_event")
+        .id(seq.to_string())
+        .data(json)
+}
+
+fn snapshot_event(json: &str) -> Event {
+    Event::default().event("snapshot").data(json)
+}
