@@ -120,8 +120,7 @@ async fn the_stream_starts_with_a_snapshot_then_carries_every_live_event_once() 
     let last_snapshot = events
         .iter()
         .chain(after.iter())
-        .filter(|e| e.name == "snapshot")
-        .last()
+        .rfind(|e| e.name == "snapshot")
         .unwrap();
     assert_eq!(last_snapshot.data["run"]["status"], "completed");
 }
@@ -222,7 +221,7 @@ async fn replay_streams_the_recording_and_state_is_the_folded_prefix() {
     );
     let stream_url = plan["streamUrl"].as_str().unwrap();
     let mut replay = SseClient::open(&format!("{url}{stream_url}"), None).await;
-    let replayed = replay.to_end(Duration::from_secs(10)).await;
+    let replayed = replay.collect_to_end(Duration::from_secs(10)).await;
     assert_eq!(
         seqs(&replayed),
         (3..=last).collect::<Vec<_>>(),
@@ -239,7 +238,7 @@ async fn replay_streams_the_recording_and_state_is_the_folded_prefix() {
     )
     .await;
     assert_eq!(
-        seqs(&instant.to_end(Duration::from_secs(10)).await),
+        seqs(&instant.collect_to_end(Duration::from_secs(10)).await),
         vec![2, 3, 4]
     );
     let (status, bad) = service

@@ -88,7 +88,7 @@ impl SseClient {
     }
 
     /// Every event until the server ends the stream.
-    pub async fn to_end(&mut self, wait: Duration) -> Vec<SseEvent> {
+    pub async fn collect_to_end(&mut self, wait: Duration) -> Vec<SseEvent> {
         let mut seen = Vec::new();
         while let Some(event) = self.next(wait).await {
             seen.push(event);
