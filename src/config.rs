@@ -51,6 +51,10 @@ pub struct Config {
     /// session this control plane did not start.
     #[arg(long, env = "DISCOVER_SESSIONS", default_value_t = false)]
     pub discover_sessions: bool,
+    /// How long a run's ingestion lease lasts without renewal; after an
+    /// instance dies, another takes its runs over once their leases expire.
+    #[arg(long, env = "RUN_LEASE_MS", default_value_t = 10_000)]
+    pub run_lease_ms: u64,
     /// Default interval of SSE heartbeats (a client may ask for another with `heartbeatMs`).
     #[arg(long, env = "STREAM_SSE_HEARTBEAT_MS", default_value_t = 15_000)]
     pub stream_sse_heartbeat_ms: u64,

@@ -70,7 +70,8 @@ impl Service {
         };
         let runtime_address = runtime.address().to_string();
         let repo = RunRepository::new(store.clone());
-        let ingestion = Ingestion::new(repo.clone(), runtime, &config.runtime_kind);
+        let lease = std::time::Duration::from_millis(config.run_lease_ms.max(100));
+        let ingestion = Ingestion::new(repo.clone(), runtime, &config.runtime_kind, lease);
 
         let live = LiveHub::new(store.clone());
         let mut tasks: Vec<JoinHandle<()>> = projector::all(&live)
@@ -83,7 +84,14 @@ impl Service {
                 config.runtime_kind.clone(),
             ));
         }
+        if store.dialect() == crate::store::Dialect::Postgres {
+            tasks.push(crate::live::cluster::spawn_listener(
+                store.clone(),
+                live.clone(),
+            ));
+        }
         let resumed = ingestion.resume_unfinished().await?;
+        tasks.push(ingestion.spawn_sweeper());
         if resumed > 0 {
             tracing::info!(resumed, "resuming unfinished runs");
         }

@@ -9,8 +9,8 @@ use macp_control_plane::demo::{decision_request, is_terminal, Client};
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use macp_control_plane::service::Service;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::process::{free_port, ControlPlane};
 use support::runtime_peer::{assert_recorded_exactly_once, direct_client, send_direct, FaultProxy};
 use support::{Engine, TestDb};
 
@@ -110,60 +110,6 @@ async fn a_dropped_stream_resumes_after_the_last_recorded_envelope() {
         count, 6,
         "SessionStart, Proposal, 2 Evaluations, Vote, Commitment"
     );
-}
-
-/// The control plane as its own process, killed with SIGKILL on drop.
-struct ControlPlane(Child);
-
-impl ControlPlane {
-    async fn start(db: &TestDb, port: u16, runtime: &str) -> ControlPlane {
-        let child = Command::new(env!("CARGO_BIN_EXE_macp-control-plane"))
-            .env("PORT", port.to_string())
-            .env("HOST", "127.0.0.1")
-            .env("DATABASE_URL", &db.url)
-            .env("DATA_DIR", db.data_dir.path())
-            .env("RUNTIME_ADDRESS", runtime)
-            .env("RUNTIME_AUTH", "dev")
-            .env("LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the control plane binary starts");
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        while client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < WAIT,
-                "the control plane did not come up"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        ControlPlane(child)
-    }
-
-    fn kill(mut self) {
-        self.0.kill().expect("SIGKILL");
-        self.0.wait().expect("reaped");
-    }
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]

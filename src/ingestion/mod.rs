@@ -1,7 +1,10 @@
 //! Ingestion: drives each run on the runtime and records what happens.
 //!
-//! One task per active run ([`run_driver`]). On start-up every run whose
-//! log has no terminal event is picked up again where its log ends.
+//! One task per active run ([`run_driver`]), under a lease in the store so
+//! that among instances sharing a store exactly one ingests a run. A
+//! sweeper picks up every run whose log has no terminal event and whose
+//! lease is free or expired (at start-up, and when another instance died),
+//! and the driver continues where the log ends.
 
 pub mod discovery;
 pub mod run_driver;
@@ -9,8 +12,10 @@ pub mod translate;
 
 use crate::run_repository::RunRepository;
 use crate::runtime::RuntimeClient;
+use aggregates::Timestamp;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use uuid::Uuid;
 
 #[derive(Clone)]
@@ -23,16 +28,26 @@ struct Inner {
     runtime: RuntimeClient,
     runtime_kind: String,
     active: Mutex<HashSet<Uuid>>,
+    /// This process, as a lease owner.
+    instance_id: String,
+    lease_ttl: Duration,
 }
 
 impl Ingestion {
-    pub fn new(repo: RunRepository, runtime: RuntimeClient, runtime_kind: &str) -> Self {
+    pub fn new(
+        repo: RunRepository,
+        runtime: RuntimeClient,
+        runtime_kind: &str,
+        lease_ttl: Duration,
+    ) -> Self {
         Ingestion {
             inner: Arc::new(Inner {
                 repo,
                 runtime,
                 runtime_kind: runtime_kind.to_string(),
                 active: Mutex::new(HashSet::new()),
+                instance_id: Uuid::new_v4().to_string(),
+                lease_ttl,
             }),
         }
     }
@@ -56,25 +71,98 @@ impl Ingestion {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Starts driving `run_id` unless this process drives it already.
+    /// Starts driving `run_id` unless this process drives it already or
+    /// another instance holds its lease.
     pub fn drive(&self, run_id: Uuid) {
         if !self.active().insert(run_id) {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
-            let driver = run_driver::RunDriver {
-                run_id,
-                repo: this.inner.repo.clone(),
-                runtime: this.inner.runtime.clone(),
-                runtime_kind: this.inner.runtime_kind.clone(),
-            };
-            if let Err(error) = driver.run().await {
-                tracing::error!(%run_id, %error, "run driver stopped");
-            }
+            this.drive_leased(run_id).await;
             this.active().remove(&run_id);
             this.inner.repo.evict(run_id);
         });
+    }
+
+    async fn drive_leased(&self, run_id: Uuid) {
+        let store = self.inner.repo.store();
+        let owner = self.inner.instance_id.as_str();
+        let ttl_ms = i64::try_from(self.inner.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+        match store
+            .try_lease(run_id, owner, Timestamp::now().unix_ms(), ttl_ms)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                tracing::warn!(%run_id, %error, "cannot take the run's lease");
+                return;
+            }
+        }
+        let driver = run_driver::RunDriver {
+            run_id,
+            repo: self.inner.repo.clone(),
+            runtime: self.inner.runtime.clone(),
+            runtime_kind: self.inner.runtime_kind.clone(),
+        };
+        tokio::select! {
+            result = driver.run() => {
+                if let Err(error) = result {
+                    tracing::error!(%run_id, %error, "run driver stopped");
+                }
+            }
+            () = self.keep_lease(run_id) => {
+                tracing::warn!(%run_id, "lost the run's lease; another instance takes over");
+            }
+        }
+        if let Err(error) = store.release_lease(run_id, owner).await {
+            tracing::warn!(%run_id, %error, "cannot release the run's lease (it will expire)");
+        }
+    }
+
+    /// Renews the lease every third of its life; returns once it is lost
+    /// (taken by another instance, or not renewed in time).
+    async fn keep_lease(&self, run_id: Uuid) {
+        let store = self.inner.repo.store();
+        let ttl = self.inner.lease_ttl;
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let mut renewed = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(ttl / 3).await;
+            match store
+                .try_lease(
+                    run_id,
+                    &self.inner.instance_id,
+                    Timestamp::now().unix_ms(),
+                    ttl_ms,
+                )
+                .await
+            {
+                Ok(true) => renewed = tokio::time::Instant::now(),
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(%run_id, %error, "cannot renew the run's lease");
+                    if renewed.elapsed() >= ttl {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Looks for unfinished runs no instance is driving, now and then.
+    pub fn spawn_sweeper(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        let interval = (self.inner.lease_ttl / 2).max(Duration::from_millis(200));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                if let Err(error) = this.resume_unfinished().await {
+                    tracing::warn!(%error, "looking for unfinished runs failed");
+                }
+            }
+        })
     }
 
     /// Picks up every unfinished run in the log.

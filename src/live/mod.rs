@@ -8,6 +8,8 @@
 //! snapshot of the batch. Subscribers never block the pump: a subscriber
 //! that falls behind the bounded channel re-reads from the store.
 
+pub mod cluster;
+
 use crate::store::{EventStore, StoreError};
 use aggregates::{CanonicalEvent, RunEvent};
 use projections::{Projection, RunStateView};
@@ -87,6 +89,13 @@ impl LiveHub {
     /// The canonical index has new events for `run_id`.
     pub fn advance(&self, run_id: Uuid) {
         if let Some(feed) = self.feeds().get(&run_id) {
+            feed.wake.notify_one();
+        }
+    }
+
+    /// Every feed looks at the index again (after missed announcements).
+    pub fn advance_all(&self) {
+        for feed in self.feeds().values() {
             feed.wake.notify_one();
         }
     }

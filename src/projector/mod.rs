@@ -22,6 +22,8 @@ const BATCH_SIZE: i64 = 1000;
 /// How long an idle projector waits before looking at the log again when no
 /// append in this process woke it (appends by other instances).
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How often a standby instance tries to take over a projector.
+const STANDBY_INTERVAL: Duration = Duration::from_secs(1);
 
 #[async_trait]
 pub trait Projector: Send + Sync + 'static {
@@ -151,14 +153,30 @@ pub fn all(live: &LiveHub) -> Vec<Arc<dyn Projector>> {
 }
 
 /// Runs `projector` until the task is aborted: catch up from its checkpoint,
-/// then follow new appends.
+/// then follow new appends. Among instances sharing a PostgreSQL store,
+/// one at a time projects (an advisory lock); the others stand by and take
+/// over when its holder dies.
 pub fn spawn(store: EventStore, projector: Arc<dyn Projector>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let role = format!("macp projector {}", projector.name());
         loop {
+            let lock = match store.try_exclusive(&role).await {
+                Ok(Some(lock)) => lock,
+                Ok(None) => {
+                    tokio::time::sleep(STANDBY_INTERVAL).await;
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(projector = projector.name(), %error, "cannot take the projector's lock");
+                    tokio::time::sleep(STANDBY_INTERVAL).await;
+                    continue;
+                }
+            };
             if let Err(error) = follow(&store, projector.as_ref()).await {
                 tracing::error!(projector = projector.name(), %error, "projector failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
+            drop(lock);
         }
     })
 }

@@ -56,6 +56,12 @@ impl From<sqlx::Error> for AppendError {
     }
 }
 
+/// Proof of an exclusive role among instances (see `try_exclusive`);
+/// dropping it closes its connection, which gives the role up.
+pub struct ExclusiveLock {
+    _connection: Option<sqlx::AnyConnection>,
+}
+
 /// One event as the log holds it.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
@@ -80,6 +86,7 @@ pub struct EventStore {
     pool: AnyPool,
     dialect: Dialect,
     appended: Arc<Notify>,
+    url: Arc<str>,
 }
 
 impl EventStore {
@@ -139,11 +146,34 @@ impl EventStore {
             pool,
             dialect,
             appended: Arc::new(Notify::new()),
+            url: database_url.into(),
         })
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// On PostgreSQL, takes the session-level advisory lock named `name` on
+    /// a connection of its own, which holds it until dropped (or the process
+    /// dies): `None` while another instance holds it. SQLite serves one
+    /// process, so there is nothing to lock.
+    pub async fn try_exclusive(&self, name: &str) -> Result<Option<ExclusiveLock>, StoreError> {
+        if self.dialect != Dialect::Postgres {
+            return Ok(Some(ExclusiveLock { _connection: None }));
+        }
+        let mut connection = self.pool.acquire().await?.detach();
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+            .bind(name)
+            .fetch_one(&mut connection)
+            .await?;
+        Ok(held.then_some(ExclusiveLock {
+            _connection: Some(connection),
+        }))
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -228,6 +258,13 @@ impl EventStore {
                     error.into()
                 });
             }
+        }
+        if self.dialect == Dialect::Postgres {
+            // Delivered at commit: wakes the projectors of other instances.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(APPENDED_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         self.appended.notify_waiters();
@@ -314,6 +351,38 @@ impl EventStore {
         rows.iter()
             .map(|row| parse_uuid(&row.try_get::<String, _>(0)?))
             .collect()
+    }
+
+    /// Takes or renews the run's lease for `owner` until `now_ms + ttl_ms`:
+    /// `true` if `owner` holds it now (it was free, expired, or already its).
+    pub async fn try_lease(
+        &self,
+        run_id: Uuid,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let taken = sqlx::query(
+            "INSERT INTO run_leases (run_id, owner, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+             WHERE run_leases.owner = excluded.owner OR run_leases.expires_at < $4",
+        )
+        .bind(run_id.to_string())
+        .bind(owner)
+        .bind(now_ms + ttl_ms)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    pub async fn release_lease(&self, run_id: Uuid, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM run_leases WHERE run_id = $1 AND owner = $2")
+            .bind(run_id.to_string())
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Tells every instance (PostgreSQL NOTIFY) which runs' canonical

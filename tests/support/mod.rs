@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod process;
 pub mod runtime_peer;
 pub mod sse;
 
@@ -57,6 +58,7 @@ impl TestDb {
             runtime_tls_domain: None,
             discover_sessions: false,
             stream_sse_heartbeat_ms: 15_000,
+            run_lease_ms: 10_000,
             runtime_kind: "rust".into(),
             log_level: "warn".into(),
             log_format: LogFormat::Text,

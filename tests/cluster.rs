@@ -1,0 +1,114 @@
+//! Several control-plane processes on one PostgreSQL: any instance serves
+//! any run live, exactly one ingests a run, and when it dies another takes
+//! the run over and finishes it from the log.
+
+mod support;
+
+use macp_control_plane::demo::{is_terminal, Client};
+use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
+use serde_json::json;
+use std::time::Duration;
+use support::process::{free_port, ControlPlane};
+use support::runtime_peer::{assert_recorded_exactly_once, direct_client, send_direct};
+use support::sse::{seqs, SseClient};
+use support::{Engine, TestDb};
+
+const WAIT: Duration = Duration::from_secs(60);
+const MULTI_ROUND: &str = "ext.multi_round.v1";
+
+#[tokio::test]
+async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_when_the_first_dies()
+{
+    let runtime = EmbeddedRuntime::start(EmbeddedStorage::Memory)
+        .await
+        .unwrap();
+    let runtime_address = runtime.address.to_string();
+    let db = TestDb::new(Engine::Postgres).await;
+    let a = ControlPlane::start(&db, free_port(), &runtime_address).await;
+    let b = ControlPlane::start(&db, free_port(), &runtime_address).await;
+    let (client_a, client_b) = (Client::new(&a.url()), Client::new(&b.url()));
+    let direct = direct_client(runtime.address);
+
+    let request = json!({"mode": "live", "runtime": {"kind": "rust"},
+        "session": {"modeName": MULTI_ROUND, "modeVersion": "1.0.0", "configurationVersion": "config.default",
+                    "ttlMs": 120000, "initiatorParticipantId": "coord",
+                    "participants": [{"id": "alice"}, {"id": "bob"}]}});
+    let (status, created) = client_a.post("/runs", &request).await.unwrap();
+    assert_eq!(status, 202, "{created}");
+    let run_id = created["runId"].as_str().unwrap().to_string();
+    client_b
+        .wait_for_status(&run_id, WAIT, |s| s == "running")
+        .await
+        .unwrap();
+
+    // B follows the run live from its first event.
+    let mut watch = SseClient::open(
+        &format!("{}/runs/{run_id}/stream?includeSnapshot=false", b.url()),
+        None,
+    )
+    .await;
+
+    let burst = {
+        let (direct, run_id) = (direct.clone(), run_id.clone());
+        tokio::spawn(async move {
+            for i in 0..40 {
+                for sender in ["alice", "bob"] {
+                    send_direct(
+                        &direct,
+                        &run_id,
+                        MULTI_ROUND,
+                        sender,
+                        "Contribute",
+                        json!({"value": format!("{sender}-{i}")}),
+                    )
+                    .await;
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    a.kill();
+    burst.await.unwrap();
+    for sender in ["alice", "bob"] {
+        send_direct(
+            &direct,
+            &run_id,
+            MULTI_ROUND,
+            sender,
+            "Contribute",
+            json!({"value": "agreed"}),
+        )
+        .await;
+    }
+    let commitment = json!({"commitmentId": "c-1", "action": "multi_round.converged", "authorityScope": "t",
+        "reason": "r", "modeVersion": "1.0.0", "configurationVersion": "config.default",
+        "policyVersion": "policy.default", "outcomePositive": true});
+    client_b
+        .send(&run_id, "coord", "Commitment", commitment)
+        .await
+        .unwrap();
+
+    let events = watch
+        .until(WAIT, |e| {
+            e.name == "canonical_event" && e.data["type"] == "run.completed"
+        })
+        .await;
+    let seqs = seqs(&events);
+    assert_eq!(
+        seqs,
+        (1..=*seqs.last().unwrap()).collect::<Vec<_>>(),
+        "B saw every event once, in order"
+    );
+    assert_eq!(
+        client_b
+            .wait_for_status(&run_id, WAIT, is_terminal)
+            .await
+            .unwrap(),
+        "completed"
+    );
+
+    let store = db.store().await;
+    let count =
+        assert_recorded_exactly_once(&direct, &store, run_id.parse().unwrap(), "coord").await;
+    assert_eq!(count, 1 + 80 + 2 + 1);
+}
