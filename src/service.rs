@@ -71,12 +71,19 @@ impl Service {
         let runtime_address = runtime.address().to_string();
         let repo = RunRepository::new(store.clone());
         let lease = std::time::Duration::from_millis(config.run_lease_ms.max(100));
-        let ingestion = Ingestion::new(repo.clone(), runtime, &config.runtime_kind, lease);
+        let instance_id = uuid::Uuid::new_v4().to_string();
+        let ingestion = Ingestion::new(
+            repo.clone(),
+            runtime,
+            &config.runtime_kind,
+            &instance_id,
+            lease,
+        );
 
         let live = LiveHub::new(store.clone());
         let mut tasks: Vec<JoinHandle<()>> = projector::all(&live)
             .into_iter()
-            .map(|p| projector::spawn(store.clone(), p))
+            .map(|p| projector::spawn(store.clone(), p, instance_id.clone(), lease))
             .collect();
         if config.discover_sessions {
             tasks.push(crate::ingestion::discovery::spawn(

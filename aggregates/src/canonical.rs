@@ -33,6 +33,7 @@ pub mod types {
     pub const DECISION_FINALIZED: &str = "decision.finalized";
     pub const PROGRESS_REPORTED: &str = "progress.reported";
     pub const LLM_CALL_COMPLETED: &str = "llm.call.completed";
+    pub const ARTIFACT_CREATED: &str = "artifact.created";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

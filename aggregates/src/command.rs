@@ -72,6 +72,20 @@ pub enum RunCommand {
         reason: Option<String>,
         at: Timestamp,
     },
+    RegisterArtifact {
+        artifact_id: String,
+        kind: String,
+        label: String,
+        uri: Option<String>,
+        inline: Option<serde_json::Value>,
+        at: Timestamp,
+    },
+    ArchiveRun {
+        at: Timestamp,
+    },
+    DeleteRun {
+        at: Timestamp,
+    },
 }
 
 /// A message the control plane sent into the session for a participant.

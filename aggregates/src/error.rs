@@ -10,6 +10,13 @@ pub enum DomainError {
     RunAlreadyExists,
     #[error("run does not exist")]
     RunNotFound,
+    #[error("run is {status}; only an ended run can be {action}")]
+    RunNotEnded {
+        status: RunStatus,
+        action: &'static str,
+    },
+    #[error("run is archived already")]
+    RunAlreadyArchived,
     #[error("cannot go from {from} to {to}")]
     InvalidTransition { from: RunStatus, to: RunStatus },
     #[error("run is {status}; {action} needs a bound session")]

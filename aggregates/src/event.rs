@@ -95,6 +95,22 @@ pub enum RunEvent {
         reason: Option<String>,
         at: Timestamp,
     },
+    #[serde(rename_all = "camelCase")]
+    ArtifactRegistered {
+        artifact_id: String,
+        kind: String,
+        label: String,
+        uri: Option<String>,
+        inline: Option<Value>,
+        at: Timestamp,
+    },
+    /// Hidden from lists unless asked for; nothing else changes.
+    #[serde(rename_all = "camelCase")]
+    RunArchived { at: Timestamp },
+    /// A tombstone: the run is gone from every read model, its events stay
+    /// in the log (they are never deleted).
+    #[serde(rename_all = "camelCase")]
+    RunDeleted { at: Timestamp },
 }
 
 /// A runtime envelope, field for field, with the payload bytes in base64.
@@ -137,6 +153,9 @@ impl RunEvent {
             RunEvent::RunCancelled { .. } => "RunCancelled",
             RunEvent::RunSuspended { .. } => "RunSuspended",
             RunEvent::RunResumed { .. } => "RunResumed",
+            RunEvent::ArtifactRegistered { .. } => "ArtifactRegistered",
+            RunEvent::RunArchived { .. } => "RunArchived",
+            RunEvent::RunDeleted { .. } => "RunDeleted",
         }
     }
 

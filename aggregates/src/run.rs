@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
+/// The kind of the artifact every run gets when it starts running.
+pub const TRACE_ARTIFACT_KIND: &str = "trace";
+
 /// What the aggregate needs to know to decide; folded from the run's events.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunState {
@@ -34,6 +37,10 @@ pub struct RunState {
     pub kickoff_recorded: usize,
     /// Follows a session someone else started.
     pub observed: bool,
+    pub trace_artifact_registered: bool,
+    pub archived: bool,
+    /// Deleted runs answer every command as if they did not exist.
+    pub deleted: bool,
 }
 
 impl RunState {
@@ -91,6 +98,13 @@ impl RunState {
             RunEvent::RunCancelled { .. } => self.status = Some(RunStatus::Cancelled),
             RunEvent::RunSuspended { .. } => self.status = Some(RunStatus::Suspended),
             RunEvent::RunResumed { .. } => self.status = Some(RunStatus::Running),
+            RunEvent::ArtifactRegistered { kind, .. } => {
+                if kind == TRACE_ARTIFACT_KIND {
+                    self.trace_artifact_registered = true;
+                }
+            }
+            RunEvent::RunArchived { .. } => self.archived = true,
+            RunEvent::RunDeleted { .. } => self.deleted = true,
         }
     }
 
@@ -154,7 +168,10 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
         return Ok(out.events);
     }
 
-    let status = state.status.ok_or(DomainError::RunNotFound)?;
+    let status = state
+        .status
+        .filter(|_| !state.deleted)
+        .ok_or(DomainError::RunNotFound)?;
     let mut out = Decision::new(state);
     match command {
         RunCommand::RequestRun { .. } => unreachable!("handled above"),
@@ -283,6 +300,18 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
                     "runStatus": if status == RunStatus::BindingSession { RunStatus::Running } else { status },
                 }),
             );
+            // A run that starts running gets its trace artifact.
+            if !state.trace_artifact_registered {
+                let run_id = state.run_id.unwrap_or_default();
+                out.artifact(
+                    Uuid::new_v5(&run_id, b"trace-artifact").to_string(),
+                    TRACE_ARTIFACT_KIND,
+                    "Run trace",
+                    Some(format!("/runs/{run_id}/traces")),
+                    None,
+                    *at,
+                );
+            }
         }
         RunCommand::RecordEnvelope {
             ordinal,
@@ -367,6 +396,44 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
                 types::RUN_SUSPENDED,
                 json!({"runStatus": RunStatus::Suspended, "reason": reason}),
             );
+        }
+        RunCommand::RegisterArtifact {
+            artifact_id,
+            kind,
+            label,
+            uri,
+            inline,
+            at,
+        } => {
+            out.artifact(
+                artifact_id.clone(),
+                kind,
+                label,
+                uri.clone(),
+                inline.clone(),
+                *at,
+            );
+        }
+        RunCommand::ArchiveRun { at } => {
+            if !status.is_terminal() {
+                return Err(DomainError::RunNotEnded {
+                    status,
+                    action: "archived",
+                });
+            }
+            if state.archived {
+                return Err(DomainError::RunAlreadyArchived);
+            }
+            out.fact(RunEvent::RunArchived { at: *at });
+        }
+        RunCommand::DeleteRun { at } => {
+            if !status.is_terminal() {
+                return Err(DomainError::RunNotEnded {
+                    status,
+                    action: "deleted",
+                });
+            }
+            out.fact(RunEvent::RunDeleted { at: *at });
         }
         RunCommand::ResumeRun { reason, at } => {
             if status != RunStatus::Suspended {
@@ -481,6 +548,35 @@ impl<'a> Decision<'a> {
             event.subject.clone(),
             source,
             event.data.clone(),
+        );
+    }
+
+    /// An artifact and its `artifact.created`.
+    fn artifact(
+        &mut self,
+        artifact_id: String,
+        kind: &str,
+        label: &str,
+        uri: Option<String>,
+        inline: Option<Value>,
+        at: Timestamp,
+    ) {
+        let data = json!({"artifactId": artifact_id, "kind": kind, "label": label, "uri": uri,
+                          "inline": inline});
+        self.fact(RunEvent::ArtifactRegistered {
+            artifact_id: artifact_id.clone(),
+            kind: kind.to_string(),
+            label: label.to_string(),
+            uri,
+            inline,
+            at,
+        });
+        self.canonical(
+            at,
+            types::ARTIFACT_CREATED,
+            Some(Subject::new("artifact", artifact_id)),
+            EventSource::control_plane(),
+            data,
         );
     }
 

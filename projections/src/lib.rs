@@ -9,17 +9,25 @@
 //! Architecture invariant: no I/O, no clock, no randomness. Folding the
 //! same events always yields the same model, and so the same bytes.
 
+pub mod agent_metrics;
+pub mod artifacts;
+pub mod metrics;
 pub mod run_state;
 pub mod run_summary;
 pub mod sent_messages;
+pub mod traces;
 
 use aggregates::RunEvent;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use agent_metrics::AgentMetrics;
+pub use artifacts::RunArtifacts;
+pub use metrics::RunMetrics;
 pub use run_state::RunStateView;
 pub use run_summary::RunSummary;
 pub use sent_messages::SentMessages;
+pub use traces::RunTraces;
 
 /// A read model keyed by run, folded from that run's events.
 pub trait Projection: Default + Serialize + DeserializeOwned + Send + Sync + 'static {

@@ -365,6 +365,9 @@ impl RunStateView {
                     ts: event.ts,
                 });
             }
+            types::ARTIFACT_CREATED if data["kind"] == aggregates::run::TRACE_ARTIFACT_KIND => {
+                self.trace.linked_artifacts.push(data["artifactId"].clone());
+            }
             types::LLM_CALL_COMPLETED => {
                 let totals = &mut self.llm.totals;
                 totals.call_count += 1;

@@ -40,6 +40,10 @@ pub struct RunSummary {
     pub updated_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archived_at: Option<Timestamp>,
+    /// A deleted run is kept here so that the fold stays total, and hidden
+    /// from every endpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,6 +120,14 @@ impl Projection for RunSummary {
                         self.ended_at = Some(event.ts);
                     }
                 }
+            }
+            RunEvent::RunArchived { at } => {
+                self.archived_at = Some(*at);
+                self.updated_at = Some(*at);
+            }
+            RunEvent::RunDeleted { at } => {
+                self.deleted = true;
+                self.updated_at = Some(*at);
             }
             _ => {}
         }

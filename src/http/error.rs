@@ -165,7 +165,10 @@ impl From<DomainError> for ApiError {
             DomainError::RunAlreadyExists => {
                 ApiError::new(StatusCode::CONFLICT, "RUN_ALREADY_EXISTS", message)
             }
-            DomainError::InvalidTransition { .. } | DomainError::SessionNotBound { .. } => {
+            DomainError::InvalidTransition { .. }
+            | DomainError::SessionNotBound { .. }
+            | DomainError::RunNotEnded { .. }
+            | DomainError::RunAlreadyArchived => {
                 ApiError::new(StatusCode::CONFLICT, "INVALID_STATE_TRANSITION", message)
             }
             DomainError::EnvelopeAlreadyRecorded { .. }

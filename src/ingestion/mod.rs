@@ -18,6 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// The lease that says which instance ingests a run.
+fn lease_name(run_id: Uuid) -> String {
+    format!("run:{run_id}")
+}
+
 #[derive(Clone)]
 pub struct Ingestion {
     inner: Arc<Inner>,
@@ -38,6 +43,7 @@ impl Ingestion {
         repo: RunRepository,
         runtime: RuntimeClient,
         runtime_kind: &str,
+        instance_id: &str,
         lease_ttl: Duration,
     ) -> Self {
         Ingestion {
@@ -46,7 +52,7 @@ impl Ingestion {
                 runtime,
                 runtime_kind: runtime_kind.to_string(),
                 active: Mutex::new(HashSet::new()),
-                instance_id: Uuid::new_v4().to_string(),
+                instance_id: instance_id.to_string(),
                 lease_ttl,
             }),
         }
@@ -90,7 +96,12 @@ impl Ingestion {
         let owner = self.inner.instance_id.as_str();
         let ttl_ms = i64::try_from(self.inner.lease_ttl.as_millis()).unwrap_or(i64::MAX);
         match store
-            .try_lease(run_id, owner, Timestamp::now().unix_ms(), ttl_ms)
+            .try_lease(
+                &lease_name(run_id),
+                owner,
+                Timestamp::now().unix_ms(),
+                ttl_ms,
+            )
             .await
         {
             Ok(true) => {}
@@ -116,7 +127,7 @@ impl Ingestion {
                 tracing::warn!(%run_id, "lost the run's lease; another instance takes over");
             }
         }
-        if let Err(error) = store.release_lease(run_id, owner).await {
+        if let Err(error) = store.release_lease(&lease_name(run_id), owner).await {
             tracing::warn!(%run_id, %error, "cannot release the run's lease (it will expire)");
         }
     }
@@ -132,7 +143,7 @@ impl Ingestion {
             tokio::time::sleep(ttl / 3).await;
             match store
                 .try_lease(
-                    run_id,
+                    &lease_name(run_id),
                     &self.inner.instance_id,
                     Timestamp::now().unix_ms(),
                     ttl_ms,

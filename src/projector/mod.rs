@@ -1,205 +1,184 @@
 //! Projectors: each follows the global log from its own checkpoint and
-//! folds events into its read model, committing the model and the
-//! checkpoint in one transaction (so a crash never applies a batch twice).
+//! folds events into its read model, committing the model and the moved
+//! checkpoint in one transaction (compare-and-set: a batch whose checkpoint
+//! moved under it, by a reset or another writer, is rolled back).
 //!
-//! The folds themselves are the `projections` crate's; this module only
+//! Among instances sharing a store one holds each projector's lease and
+//! writes; the others stand by and take over when its lease expires. The
+//! folds themselves are the `projections` crate's; this module only
 //! schedules them and stores what they produce.
 
+mod agents;
+mod canonical_index;
+mod documents;
+mod run_list;
+
+pub use agents::AgentMetricsProjector;
+pub use canonical_index::CanonicalEventIndex;
+pub use documents::{load_model, DocumentProjector};
+pub use run_list::RunListProjector;
+
 use crate::live::LiveHub;
-use crate::store::read_models::ProjectionBatch;
+use crate::store::read_models::{ModelWrite, ProjectionTable};
 use crate::store::{EventStore, StoreError, StoredEvent};
+use aggregates::Timestamp;
 use async_trait::async_trait;
-use projections::Projection;
-use std::collections::{BTreeMap, BTreeSet};
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
 /// Events read per batch.
-const BATCH_SIZE: i64 = 1000;
+pub const BATCH_SIZE: i64 = 1000;
 /// How long an idle projector waits before looking at the log again when no
-/// append in this process woke it (appends by other instances).
+/// append woke it.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
-/// How often a standby instance tries to take over a projector.
-const STANDBY_INTERVAL: Duration = Duration::from_secs(1);
 
 #[async_trait]
 pub trait Projector: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
+    /// Where it writes, so that a rebuild can drop it.
+    fn table(&self) -> ProjectionTable;
+
+    /// The writes that fold `events` into the model. Reads what it needs
+    /// from the store; writes nothing itself.
     async fn project(
         &self,
         store: &EventStore,
-        batch: &mut ProjectionBatch<'static>,
         events: &[StoredEvent],
-    ) -> Result<(), StoreError>;
+    ) -> Result<Vec<ModelWrite>, StoreError>;
 
     /// After the batch and the checkpoint are committed (side effects that
     /// must not run for an uncommitted batch, such as waking live feeds).
     async fn committed(&self, _store: &EventStore, _events: &[StoredEvent]) {}
 }
 
-/// Stores a [`Projection`] as one JSON document per run.
-pub struct DocumentProjector<P>(PhantomData<fn() -> P>);
-
-impl<P> Default for DocumentProjector<P> {
-    fn default() -> Self {
-        DocumentProjector(PhantomData)
-    }
-}
-
-#[async_trait]
-impl<P: Projection> Projector for DocumentProjector<P> {
-    fn name(&self) -> &'static str {
-        P::NAME
-    }
-
-    async fn project(
-        &self,
-        store: &EventStore,
-        batch: &mut ProjectionBatch<'static>,
-        events: &[StoredEvent],
-    ) -> Result<(), StoreError> {
-        let mut by_run: BTreeMap<Uuid, Vec<&StoredEvent>> = BTreeMap::new();
-        for event in events {
-            by_run.entry(event.stream_id).or_default().push(event);
-        }
-        for (run_id, events) in by_run {
-            let mut model = load_model::<P>(store, run_id).await?;
-            for event in &events {
-                model.apply(&event.event);
-            }
-            let doc = serde_json::to_string(&model)
-                .map_err(|e| StoreError::Corrupt(format!("{} does not serialize: {e}", P::NAME)))?;
-            let position = events.last().map_or(0, |e| e.position);
-            batch
-                .upsert_read_model(P::NAME, run_id, &doc, position)
-                .await?;
-        }
-        Ok(())
-    }
-}
-
-/// The stored model of a run, or an empty one.
-pub async fn load_model<P: Projection>(store: &EventStore, run_id: Uuid) -> Result<P, StoreError> {
-    match store.read_model(P::NAME, run_id).await? {
-        Some(doc) => serde_json::from_str(&doc)
-            .map_err(|e| StoreError::Corrupt(format!("stored {} does not load: {e}", P::NAME))),
-        None => Ok(P::default()),
-    }
-}
-
-/// Indexes canonical events by (run, seq) for `GET /runs/:id/events`, SSE
-/// and replay; after each commit it wakes the live feeds of the runs it
-/// indexed, here and (on PostgreSQL) on every other instance.
-pub struct CanonicalEventIndex {
-    pub live: LiveHub,
-}
-
-#[async_trait]
-impl Projector for CanonicalEventIndex {
-    fn name(&self) -> &'static str {
-        "canonical_events"
-    }
-
-    async fn project(
-        &self,
-        _store: &EventStore,
-        batch: &mut ProjectionBatch<'static>,
-        events: &[StoredEvent],
-    ) -> Result<(), StoreError> {
-        for event in events.iter().filter_map(|e| e.event.canonical()) {
-            let doc = serde_json::to_string(event)
-                .map_err(|e| StoreError::Corrupt(format!("canonical event: {e}")))?;
-            let seq = i64::try_from(event.seq).unwrap_or(i64::MAX);
-            batch
-                .insert_canonical_event(
-                    event.run_id,
-                    seq,
-                    &event.event_type,
-                    &event.ts.to_string(),
-                    &doc,
-                )
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn committed(&self, store: &EventStore, events: &[StoredEvent]) {
-        let runs: BTreeSet<Uuid> = events
-            .iter()
-            .filter(|e| e.event.canonical().is_some())
-            .map(|e| e.stream_id)
-            .collect();
-        for run_id in &runs {
-            self.live.advance(*run_id);
-        }
-        if let Err(error) = store.announce_indexed(&runs).await {
-            tracing::warn!(%error, "could not announce indexed runs to other instances");
-        }
-    }
-}
-
 /// Every projector the service runs.
 pub fn all(live: &LiveHub) -> Vec<Arc<dyn Projector>> {
     vec![
         Arc::new(CanonicalEventIndex { live: live.clone() }),
+        Arc::new(RunListProjector),
         Arc::new(DocumentProjector::<projections::RunSummary>::default()),
         Arc::new(DocumentProjector::<projections::RunStateView>::default()),
         Arc::new(DocumentProjector::<projections::SentMessages>::default()),
+        Arc::new(DocumentProjector::<projections::RunMetrics>::default()),
+        Arc::new(DocumentProjector::<projections::RunArtifacts>::default()),
+        Arc::new(DocumentProjector::<projections::RunTraces>::default()),
+        Arc::new(AgentMetricsProjector),
     ]
 }
 
-/// Runs `projector` until the task is aborted: catch up from its checkpoint,
-/// then follow new appends. Among instances sharing a PostgreSQL store,
-/// one at a time projects (an advisory lock); the others stand by and take
-/// over when its holder dies.
-pub fn spawn(store: EventStore, projector: Arc<dyn Projector>) -> JoinHandle<()> {
+/// The lease that says which instance writes a projector.
+pub fn lease_name(projector: &str) -> String {
+    format!("projector:{projector}")
+}
+
+/// Runs `projector` under its lease until the task is aborted: catch up
+/// from its checkpoint, then follow new appends.
+pub fn spawn(
+    store: EventStore,
+    projector: Arc<dyn Projector>,
+    owner: String,
+    lease_ttl: Duration,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let role = format!("macp projector {}", projector.name());
+        let lease = lease_name(projector.name());
+        let ttl_ms = i64::try_from(lease_ttl.as_millis()).unwrap_or(i64::MAX);
         loop {
-            let lock = match store.try_exclusive(&role).await {
-                Ok(Some(lock)) => lock,
-                Ok(None) => {
-                    tokio::time::sleep(STANDBY_INTERVAL).await;
+            match store
+                .try_lease(&lease, &owner, Timestamp::now().unix_ms(), ttl_ms)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tokio::time::sleep(lease_ttl / 2).await;
                     continue;
                 }
                 Err(error) => {
-                    tracing::warn!(projector = projector.name(), %error, "cannot take the projector's lock");
-                    tokio::time::sleep(STANDBY_INTERVAL).await;
+                    tracing::warn!(projector = projector.name(), %error, "cannot take the projector's lease");
+                    tokio::time::sleep(lease_ttl / 2).await;
                     continue;
                 }
-            };
-            if let Err(error) = follow(&store, projector.as_ref()).await {
-                tracing::error!(projector = projector.name(), %error, "projector failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            drop(lock);
+            let mut no_progress = |_, _| {};
+            tokio::select! {
+                result = follow(&store, projector.as_ref(), Follow::Forever, &mut no_progress) => {
+                    if let Err(error) = result {
+                        tracing::warn!(projector = projector.name(), %error, "projector stopped; restarting");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+                () = keep_lease(&store, &lease, &owner, lease_ttl) => {
+                    tracing::warn!(projector = projector.name(), "lost the projector's lease");
+                }
+            }
         }
     })
 }
 
-async fn follow(store: &EventStore, projector: &dyn Projector) -> Result<(), StoreError> {
+/// Renews a lease every third of its life; returns once it is lost.
+async fn keep_lease(store: &EventStore, lease: &str, owner: &str, ttl: Duration) {
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let mut renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        match store
+            .try_lease(lease, owner, Timestamp::now().unix_ms(), ttl_ms)
+            .await
+        {
+            Ok(true) => renewed = tokio::time::Instant::now(),
+            Ok(false) => return,
+            Err(error) => {
+                tracing::warn!(%lease, %error, "cannot renew the lease");
+                if renewed.elapsed() >= ttl {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// How long [`follow`] runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Follow {
+    Forever,
+    /// Until it finds no event after its checkpoint (a rebuild job).
+    UntilCaughtUp,
+}
+
+/// Folds the log from the projector's stored checkpoint, a batch at a
+/// time; `progress(checkpoint, events)` after each committed batch.
+pub async fn follow(
+    store: &EventStore,
+    projector: &dyn Projector,
+    how: Follow,
+    progress: &mut (dyn FnMut(i64, usize) + Send),
+) -> Result<(), StoreError> {
     let appended = store.appended();
-    let mut checkpoint = store.checkpoint(projector.name()).await?;
+    let mut checkpoint = store.ensure_checkpoint(projector.name()).await?;
     loop {
         let woken = appended.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
         let events = store.read_all(checkpoint, BATCH_SIZE).await?;
         let Some(last) = events.last().map(|e| e.position) else {
+            if how == Follow::UntilCaughtUp {
+                return Ok(());
+            }
             tokio::select! {
                 _ = woken => {}
                 _ = tokio::time::sleep(POLL_INTERVAL) => {}
             }
             continue;
         };
+        let writes = projector.project(store, &events).await?;
         let mut batch = store.begin_projection().await?;
-        projector.project(store, &mut batch, &events).await?;
-        batch.commit(projector.name(), last).await?;
+        for write in &writes {
+            batch.write(write).await?;
+        }
+        batch.commit(projector.name(), checkpoint, last).await?;
         projector.committed(store, &events).await;
         checkpoint = last;
+        progress(checkpoint, events.len());
     }
 }

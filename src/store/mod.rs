@@ -36,6 +36,10 @@ pub enum StoreError {
     Load(#[from] EventLoadError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The projector's checkpoint moved under it (a reset, or another
+    /// writer): its batch was rolled back.
+    #[error("the checkpoint of {0} moved under its writer")]
+    CheckpointMoved(String),
 }
 
 #[derive(Debug, Error)]
@@ -54,12 +58,6 @@ impl From<sqlx::Error> for AppendError {
     fn from(error: sqlx::Error) -> Self {
         AppendError::Store(StoreError::Database(error))
     }
-}
-
-/// Proof of an exclusive role among instances (see `try_exclusive`);
-/// dropping it closes its connection, which gives the role up.
-pub struct ExclusiveLock {
-    _connection: Option<sqlx::AnyConnection>,
 }
 
 /// One event as the log holds it.
@@ -109,7 +107,7 @@ impl EventStore {
                 // One writer at a time is SQLite's model; a small pool with a
                 // busy timeout avoids SQLITE_BUSY under concurrent appends.
                 AnyPoolOptions::new()
-                    .max_connections(4)
+                    .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
@@ -156,24 +154,6 @@ impl EventStore {
 
     pub(crate) fn url(&self) -> &str {
         &self.url
-    }
-
-    /// On PostgreSQL, takes the session-level advisory lock named `name` on
-    /// a connection of its own, which holds it until dropped (or the process
-    /// dies): `None` while another instance holds it. SQLite serves one
-    /// process, so there is nothing to lock.
-    pub async fn try_exclusive(&self, name: &str) -> Result<Option<ExclusiveLock>, StoreError> {
-        if self.dialect != Dialect::Postgres {
-            return Ok(Some(ExclusiveLock { _connection: None }));
-        }
-        let mut connection = self.pool.acquire().await?.detach();
-        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-            .bind(name)
-            .fetch_one(&mut connection)
-            .await?;
-        Ok(held.then_some(ExclusiveLock {
-            _connection: Some(connection),
-        }))
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -353,21 +333,22 @@ impl EventStore {
             .collect()
     }
 
-    /// Takes or renews the run's lease for `owner` until `now_ms + ttl_ms`:
-    /// `true` if `owner` holds it now (it was free, expired, or already its).
+    /// Takes or renews the lease on role `name` for `owner` until
+    /// `now_ms + ttl_ms`: `true` if `owner` holds it now (it was free,
+    /// expired, or already its own).
     pub async fn try_lease(
         &self,
-        run_id: Uuid,
+        name: &str,
         owner: &str,
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<bool, StoreError> {
         let taken = sqlx::query(
-            "INSERT INTO run_leases (run_id, owner, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
-             WHERE run_leases.owner = excluded.owner OR run_leases.expires_at < $4",
+            "INSERT INTO leases (name, owner, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+             WHERE leases.owner = excluded.owner OR leases.expires_at < $4",
         )
-        .bind(run_id.to_string())
+        .bind(name)
         .bind(owner)
         .bind(now_ms + ttl_ms)
         .bind(now_ms)
@@ -376,13 +357,24 @@ impl EventStore {
         Ok(taken.rows_affected() == 1)
     }
 
-    pub async fn release_lease(&self, run_id: Uuid, owner: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM run_leases WHERE run_id = $1 AND owner = $2")
-            .bind(run_id.to_string())
+    pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND owner = $2")
+            .bind(name)
             .bind(owner)
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Who holds role `name` and until when (unix ms), if anyone.
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, i64)>, StoreError> {
+        let row = sqlx::query("SELECT owner, expires_at FROM leases WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|row| Ok::<_, sqlx::Error>((row.try_get(0)?, row.try_get(1)?)))
+            .transpose()?)
     }
 
     /// Tells every instance (PostgreSQL NOTIFY) which runs' canonical

@@ -6,12 +6,223 @@ use super::{EventStore, StoreError};
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
+/// A run-list row: the run summary and the columns lists are queried by.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    pub run_id: Uuid,
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub archived: bool,
+    pub deleted: bool,
+    /// `,tag1,tag2,`, so that `LIKE '%,tag,%'` finds a tag.
+    pub tags: String,
+    /// Lowercased text a search looks in.
+    pub search: String,
+    pub doc: String,
+}
+
+/// One write a projector asks for; computed before any transaction opens,
+/// so that no connection is held while a projector reads.
+#[derive(Debug, Clone)]
+pub enum ModelWrite {
+    /// A `read_models` document under `key` (a run id, or another key such
+    /// as a participant id).
+    Document {
+        projection: &'static str,
+        key: String,
+        doc: String,
+        position: i64,
+    },
+    RunRow(RunRow),
+    /// An indexed canonical event; one indexed already is left as it is.
+    CanonicalEvent {
+        run_id: Uuid,
+        seq: i64,
+        event_type: String,
+        ts: String,
+        doc: String,
+    },
+}
+
+/// What `GET /runs` asks of the run list.
+#[derive(Debug, Clone, Default)]
+pub struct RunQuery {
+    pub statuses: Vec<String>,
+    pub tags: Vec<String>,
+    pub created_after: Option<String>,
+    pub created_before: Option<String>,
+    pub search: Option<String>,
+    pub include_archived: bool,
+    pub sort_by_updated: bool,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Which tables a projector writes, for a reset.
+#[derive(Debug, Clone, Copy)]
+pub enum ProjectionTable {
+    /// `read_models` rows with `projection = name`.
+    Documents,
+    RunList,
+    CanonicalIndex,
+}
+
 /// A projector's writes for one batch, committed with its checkpoint.
 pub struct ProjectionBatch<'a> {
     tx: Transaction<'a, Any>,
 }
 
 impl EventStore {
+    /// The checkpoint row of a projector, created at 0 if missing.
+    pub async fn ensure_checkpoint(&self, projector: &str) -> Result<i64, StoreError> {
+        sqlx::query(
+            "INSERT INTO projector_checkpoints (projector, position) VALUES ($1, 0) \
+             ON CONFLICT (projector) DO NOTHING",
+        )
+        .bind(projector)
+        .execute(self.pool())
+        .await?;
+        self.checkpoint(projector).await
+    }
+
+    /// Drops what a projector wrote and sets its checkpoint to 0, in one
+    /// transaction; its writer (wherever it runs) notices at its next batch
+    /// and re-folds from the start of the log.
+    pub async fn reset_projection(
+        &self,
+        projector: &str,
+        table: ProjectionTable,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let delete = match table {
+            ProjectionTable::Documents => {
+                sqlx::query("DELETE FROM read_models WHERE projection = $1").bind(projector)
+            }
+            ProjectionTable::RunList => sqlx::query("DELETE FROM run_list"),
+            ProjectionTable::CanonicalIndex => sqlx::query("DELETE FROM canonical_events"),
+        };
+        delete.execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO projector_checkpoints (projector, position) VALUES ($1, 0) \
+             ON CONFLICT (projector) DO UPDATE SET position = 0",
+        )
+        .bind(projector)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The run summary documents a query selects, and how many match it.
+    pub async fn list_runs(&self, query: &RunQuery) -> Result<(Vec<String>, i64), StoreError> {
+        let mut clauses = vec!["deleted = 0".to_string()];
+        let mut args: Vec<String> = Vec::new();
+        let arg = |value: String, args: &mut Vec<String>| {
+            args.push(value);
+            format!("${}", args.len())
+        };
+        if !query.include_archived {
+            clauses.push("archived = 0".into());
+        }
+        if !query.statuses.is_empty() {
+            let marks: Vec<String> = query
+                .statuses
+                .iter()
+                .map(|s| arg(s.clone(), &mut args))
+                .collect();
+            clauses.push(format!("status IN ({})", marks.join(", ")));
+        }
+        for tag in &query.tags {
+            let mark = arg(format!("%,{tag},%"), &mut args);
+            clauses.push(format!("tags LIKE {mark}"));
+        }
+        if let Some(after) = &query.created_after {
+            let mark = arg(after.clone(), &mut args);
+            clauses.push(format!("created_at > {mark}"));
+        }
+        if let Some(before) = &query.created_before {
+            let mark = arg(before.clone(), &mut args);
+            clauses.push(format!("created_at < {mark}"));
+        }
+        if let Some(search) = query.search.as_ref().filter(|s| !s.is_empty()) {
+            let mark = arg(format!("%{}%", search.to_lowercase()), &mut args);
+            clauses.push(format!("search LIKE {mark}"));
+        }
+        let filter = clauses.join(" AND ");
+        let order = format!(
+            "{} {}, run_id {}",
+            if query.sort_by_updated {
+                "updated_at"
+            } else {
+                "created_at"
+            },
+            if query.descending { "DESC" } else { "ASC" },
+            if query.descending { "DESC" } else { "ASC" },
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM run_list WHERE {filter}");
+        let mut count = sqlx::query(&count_sql);
+        for value in &args {
+            count = count.bind(value.clone());
+        }
+        let total: i64 = count.fetch_one(self.pool()).await?.try_get(0)?;
+        let sql = format!(
+            "SELECT doc FROM run_list WHERE {filter} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            args.len() + 1,
+            args.len() + 2
+        );
+        let mut select = sqlx::query(&sql);
+        for value in &args {
+            select = select.bind(value.clone());
+        }
+        let rows = select
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(self.pool())
+            .await?;
+        let docs = rows
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok((docs, total))
+    }
+
+    /// Every document of a projection (e.g. all agents' metrics).
+    pub async fn read_models_of(&self, projection: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT doc FROM read_models WHERE projection = $1 ORDER BY run_id")
+            .bind(projection)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    }
+
+    /// A document of `read_models` by its key (a run id, or another key
+    /// such as a participant id).
+    pub async fn read_model_by_key(
+        &self,
+        projection: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT doc FROM read_models WHERE projection = $1 AND run_id = $2")
+            .bind(projection)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
+    /// The stored run summary of the run list.
+    pub async fn run_row(&self, run_id: Uuid) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT doc FROM run_list WHERE run_id = $1")
+            .bind(run_id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
     pub async fn checkpoint(&self, projector: &str) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT position FROM projector_checkpoints WHERE projector = $1")
             .bind(projector)
@@ -28,12 +239,8 @@ impl EventStore {
         projection: &str,
         run_id: Uuid,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT doc FROM read_models WHERE projection = $1 AND run_id = $2")
-            .bind(projection)
-            .bind(run_id.to_string())
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.map(|row| row.try_get(0)).transpose()?)
+        self.read_model_by_key(projection, &run_id.to_string())
+            .await
     }
 
     /// Canonical events of a run with `seq > after_seq`, in order, as JSON.
@@ -78,10 +285,10 @@ impl EventStore {
 }
 
 impl ProjectionBatch<'_> {
-    pub async fn upsert_read_model(
+    async fn upsert_read_model(
         &mut self,
         projection: &str,
-        run_id: Uuid,
+        key: &str,
         doc: &str,
         position: i64,
     ) -> Result<(), StoreError> {
@@ -90,7 +297,7 @@ impl ProjectionBatch<'_> {
              ON CONFLICT (projection, run_id) DO UPDATE SET doc = excluded.doc, position = excluded.position",
         )
         .bind(projection)
-        .bind(run_id.to_string())
+        .bind(key)
         .bind(doc)
         .bind(position)
         .execute(&mut *self.tx)
@@ -98,8 +305,7 @@ impl ProjectionBatch<'_> {
         Ok(())
     }
 
-    /// Indexes one canonical event; an event indexed already is left as is.
-    pub async fn insert_canonical_event(
+    async fn insert_canonical_event(
         &mut self,
         run_id: Uuid,
         seq: i64,
@@ -121,16 +327,72 @@ impl ProjectionBatch<'_> {
         Ok(())
     }
 
-    /// Moves the projector's checkpoint and commits the batch with it.
-    pub async fn commit(mut self, projector: &str, position: i64) -> Result<(), StoreError> {
+    /// One row of the run list (its query columns and its document).
+    pub async fn write(&mut self, write: &ModelWrite) -> Result<(), StoreError> {
+        match write {
+            ModelWrite::Document {
+                projection,
+                key,
+                doc,
+                position,
+            } => {
+                self.upsert_read_model(projection, key, doc, *position)
+                    .await
+            }
+            ModelWrite::RunRow(row) => self.upsert_run_row(row).await,
+            ModelWrite::CanonicalEvent {
+                run_id,
+                seq,
+                event_type,
+                ts,
+                doc,
+            } => {
+                self.insert_canonical_event(*run_id, *seq, event_type, ts, doc)
+                    .await
+            }
+        }
+    }
+
+    async fn upsert_run_row(&mut self, row: &RunRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO projector_checkpoints (projector, position) VALUES ($1, $2) \
-             ON CONFLICT (projector) DO UPDATE SET position = excluded.position",
+            "INSERT INTO run_list (run_id, status, created_at, updated_at, started_at, ended_at, archived, \
+             deleted, tags, search, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, created_at = excluded.created_at, \
+             updated_at = excluded.updated_at, started_at = excluded.started_at, ended_at = excluded.ended_at, \
+             archived = excluded.archived, deleted = excluded.deleted, tags = excluded.tags, \
+             search = excluded.search, doc = excluded.doc",
         )
-        .bind(projector)
-        .bind(position)
+        .bind(row.run_id.to_string())
+        .bind(&row.status)
+        .bind(&row.created_at)
+        .bind(&row.updated_at)
+        .bind(&row.started_at)
+        .bind(&row.ended_at)
+        .bind(i64::from(row.archived))
+        .bind(i64::from(row.deleted))
+        .bind(&row.tags)
+        .bind(&row.search)
+        .bind(&row.doc)
         .execute(&mut *self.tx)
         .await?;
+        Ok(())
+    }
+
+    /// Moves the projector's checkpoint from `from` to `to` and commits the
+    /// batch with it; if the checkpoint is no longer at `from` (a rebuild
+    /// reset it, or another writer moved it), nothing is written.
+    pub async fn commit(mut self, projector: &str, from: i64, to: i64) -> Result<(), StoreError> {
+        let moved = sqlx::query(
+            "UPDATE projector_checkpoints SET position = $1 WHERE projector = $2 AND position = $3",
+        )
+        .bind(to)
+        .bind(projector)
+        .bind(from)
+        .execute(&mut *self.tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::CheckpointMoved(projector.to_string()));
+        }
         self.tx.commit().await?;
         Ok(())
     }

@@ -128,7 +128,8 @@ fn binding_sees_every_declared_participant_and_the_stream_makes_it_running() {
             "session.bound",
             "participant.seen",
             "participant.seen",
-            "session.stream.opened"
+            "session.stream.opened",
+            "artifact.created"
         ]
     );
     let seqs: Vec<u64> = events
@@ -138,7 +139,7 @@ fn binding_sees_every_declared_participant_and_the_stream_makes_it_running() {
         .collect();
     assert_eq!(
         seqs,
-        vec![1, 2, 3, 4, 5, 6],
+        vec![1, 2, 3, 4, 5, 6, 7],
         "seq is gap-free across decisions"
     );
 }
@@ -265,5 +266,49 @@ fn deciding_is_deterministic() {
     assert_eq!(
         decide(&state, &envelope(1, "beta")),
         decide(&state, &envelope(1, "beta"))
+    );
+}
+
+#[test]
+fn a_run_that_starts_running_gets_one_trace_artifact() {
+    let (state, events) = given(&bound_run());
+    let types = canonical_types(&events);
+    assert_eq!(types.last(), Some(&"artifact.created"));
+    assert!(state.trace_artifact_registered);
+    let again = decide(
+        &state,
+        &RunCommand::OpenStream {
+            after_sequence: 3,
+            reconnect: true,
+            at: T,
+        },
+    )
+    .unwrap();
+    assert_eq!(canonical_types(&again), vec!["session.stream.opened"]);
+}
+
+#[test]
+fn only_ended_runs_are_archived_or_deleted_and_deleted_runs_are_gone() {
+    let (running, _) = given(&bound_run());
+    assert!(matches!(
+        decide(&running, &RunCommand::DeleteRun { at: T }),
+        Err(DomainError::RunNotEnded { .. })
+    ));
+    let mut commands = bound_run();
+    commands.push(RunCommand::CancelRun {
+        reason: None,
+        at: T,
+    });
+    commands.push(RunCommand::ArchiveRun { at: T });
+    let (archived, _) = given(&commands);
+    assert_eq!(
+        decide(&archived, &RunCommand::ArchiveRun { at: T }),
+        Err(DomainError::RunAlreadyArchived)
+    );
+    commands.push(RunCommand::DeleteRun { at: T });
+    let (deleted, _) = given(&commands);
+    assert_eq!(
+        decide(&deleted, &RunCommand::ArchiveRun { at: T }),
+        Err(DomainError::RunNotFound)
     );
 }
