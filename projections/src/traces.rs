@@ -28,12 +28,10 @@ impl Projection for RunTraces {
             RunEvent::RunRequested { trace_id, .. } => self.trace_id = Some(trace_id.clone()),
             RunEvent::ArtifactRegistered {
                 artifact_id, kind, ..
-            } => {
-                if kind == aggregates::run::TRACE_ARTIFACT_KIND
-                    && !self.linked_artifacts.contains(artifact_id)
-                {
-                    self.linked_artifacts.push(artifact_id.clone());
-                }
+            } if kind == aggregates::run::TRACE_ARTIFACT_KIND
+                && !self.linked_artifacts.contains(artifact_id) =>
+            {
+                self.linked_artifacts.push(artifact_id.clone());
             }
             RunEvent::CanonicalEventRecorded { event } if event.seq > self.latest_seq => {
                 self.latest_seq = event.seq;
