@@ -85,9 +85,28 @@ async fn change(
 ) -> Result<Json<RunSummary>, ApiError> {
     let run_id = run_id(&id)?;
     let ReasonBody { reason } = parse_optional_json(&body)?;
+    Ok(Json(apply_change(&app, run_id, change, reason).await?))
+}
+
+/// Cancels a run (what `POST /runs/:id/cancel` does), for batch use.
+pub async fn cancel_run(
+    app: &AppState,
+    run_id: uuid::Uuid,
+    reason: Option<String>,
+) -> Result<RunSummary, ApiError> {
+    apply_change(app, run_id, Change::Cancel, reason).await
+}
+
+async fn apply_change(
+    app: &AppState,
+    run_id: uuid::Uuid,
+    change: Change,
+    reason: Option<String>,
+) -> Result<RunSummary, ApiError> {
     let state = app.repo.load(run_id).await?;
     let status = state
         .status
+        .filter(|_| !state.deleted)
         .ok_or_else(|| ApiError::run_not_found(run_id))?;
     if !change.allowed_from(status) {
         return Err(ApiError::new(
@@ -116,5 +135,5 @@ async fn change(
         }
         Err(error) => return Err(error.into()),
     };
-    Ok(Json(summary_at_least(&app, run_id, seq).await?))
+    summary_at_least(app, run_id, seq).await
 }

@@ -1,11 +1,17 @@
 //! The HTTP API: one module per resource, all sharing [`AppState`].
 //! [`router`] builds the whole API, so tests can serve it directly.
 
+pub mod artifacts;
+pub mod batch;
 pub mod body;
+pub mod dashboard;
 pub mod error;
+pub mod events;
+pub mod export;
 pub mod health;
 pub mod lifecycle;
 pub mod messages;
+pub mod metrics;
 pub mod replay;
 pub mod runs;
 pub mod runtime_info;
@@ -33,9 +39,27 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/runs", post(runs::create))
+        .route("/runs", post(runs::create).get(runs::list))
         .route("/runs/validate", post(runs::validate))
-        .route("/runs/{id}", get(runs::get_run))
+        .route("/runs/compare", post(export::compare))
+        .route("/runs/batch/{operation}", post(batch::run_batch))
+        .route("/runs/{id}", get(runs::get_run).delete(runs::delete))
+        .route("/runs/{id}/clone", post(runs::clone_run))
+        .route("/runs/{id}/archive", post(runs::archive))
+        .route("/runs/{id}/export", get(export::export))
+        .route("/runs/{id}/metrics", get(metrics::run_metrics))
+        .route("/runs/{id}/traces", get(metrics::traces))
+        .route(
+            "/runs/{id}/artifacts",
+            get(artifacts::list).post(artifacts::register),
+        )
+        .route(
+            "/runs/{id}/projection/rebuild",
+            post(runs::rebuild_projection),
+        )
+        .route("/events", get(events::list))
+        .route("/dashboard/overview", get(dashboard::overview))
+        .route("/dashboard/agents/metrics", get(dashboard::agents))
         .route("/runs/{id}/state", get(runs::get_state))
         .route("/runs/{id}/events", get(runs::list_events))
         .route("/runs/{id}/stream", get(stream::stream))

@@ -6,7 +6,7 @@
 
 use super::body::{parse_json, query_int, run_id};
 use super::error::ApiError;
-use super::runs::read_model;
+use super::runs::visible_summary;
 use super::AppState;
 use aggregates::{CanonicalEvent, FieldError, RunEvent};
 use axum::body::Bytes;
@@ -16,7 +16,7 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::Stream;
-use projections::{Projection, RunStateView, RunSummary};
+use projections::{Projection, RunStateView};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -133,7 +133,7 @@ pub async fn describe(
     } else {
         parse_json(&body)?
     };
-    let latest = read_model::<RunSummary>(&app, run_id).await?.last_event_seq;
+    let latest = visible_summary(&app, run_id).await?.last_event_seq;
     let plan = Plan::check(
         request.mode.as_deref().unwrap_or("instant"),
         request.speed.unwrap_or(1.0),
@@ -159,7 +159,7 @@ pub async fn stream(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let run_id = run_id(&id)?;
-    let latest = read_model::<RunSummary>(&app, run_id).await?.last_event_seq;
+    let latest = visible_summary(&app, run_id).await?.last_event_seq;
     let speed = match params.get("speed") {
         None => 1.0,
         Some(text) => text
@@ -229,7 +229,7 @@ pub async fn state(
 /// the request (the stream's first event) and the indexed events up to
 /// `seq`, or, when the index has not caught up, the log up to `seq`.
 pub async fn state_at(app: &AppState, run_id: Uuid, seq: u64) -> Result<RunStateView, ApiError> {
-    let latest = read_model::<RunSummary>(app, run_id).await?.last_event_seq;
+    let latest = visible_summary(app, run_id).await?.last_event_seq;
     let target = seq.min(latest);
     let first = app.store.read_stream_limited(run_id, 0, 1).await?;
     let mut view = RunStateView::fold(first.iter().map(|e| &e.event));

@@ -6,7 +6,8 @@ use super::AppState;
 use crate::projector::load_model;
 use crate::run_repository::CommandError;
 use crate::runtime::payloads::encode_payload;
-use aggregates::{ExecutionRequest, FieldError, RunCommand, Timestamp};
+use crate::store::read_models::RunQuery;
+use aggregates::{ExecutionRequest, FieldError, RunCommand, RunStatus, Timestamp};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -20,6 +21,12 @@ use uuid::Uuid;
 /// `POST /runs`: validate, record the request, start driving it.
 pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let request: ExecutionRequest = parse_json(&body)?;
+    start_run(&app, request).await
+}
+
+/// Validates a request and records it as a new run (or answers the run
+/// its idempotency key already made), then starts driving it.
+pub async fn start_run(app: &AppState, request: ExecutionRequest) -> Result<Response, ApiError> {
     let mut errors = request.validate();
     errors.extend(payload_errors(&request));
     if !errors.is_empty() {
@@ -28,7 +35,7 @@ pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response
     let key = request.idempotency_key().map(String::from);
     if let Some(key) = &key {
         if let Some(existing) = app.store.idempotent_run(key).await? {
-            return existing_run(&app, existing).await;
+            return existing_run(app, existing).await;
         }
     }
     let run_id = Uuid::now_v7();
@@ -47,7 +54,7 @@ pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response
     {
         Ok(_) => {}
         Err(CommandError::IdempotencyKeyTaken(existing)) => {
-            return existing_run(&app, existing).await
+            return existing_run(app, existing).await
         }
         Err(error) => return Err(error.into()),
     }
@@ -141,14 +148,27 @@ fn payload_errors(request: &ExecutionRequest) -> Vec<FieldError> {
 /// A run's read model; when the projector has not caught up with a run
 /// that exists, the same fold is run over its stream (read-your-writes).
 pub async fn read_model<P: Projection>(app: &AppState, run_id: Uuid) -> Result<P, ApiError> {
+    visible_summary(app, run_id).await?;
     if app.store.read_model(P::NAME, run_id).await?.is_some() {
         return Ok(load_model::<P>(&app.store, run_id).await?);
     }
     let events = app.store.read_stream(run_id, 0).await?;
-    if events.is_empty() {
-        return Err(ApiError::run_not_found(run_id));
-    }
     Ok(P::fold(events.iter().map(|e| &e.event)))
+}
+
+/// The run's summary, or 404 when there is no such run or it was deleted.
+pub async fn visible_summary(app: &AppState, run_id: Uuid) -> Result<RunSummary, ApiError> {
+    let summary = match app.store.read_model(RunSummary::NAME, run_id).await? {
+        Some(_) => load_model::<RunSummary>(&app.store, run_id).await?,
+        None => {
+            let events = app.store.read_stream(run_id, 0).await?;
+            RunSummary::fold(events.iter().map(|e| &e.event))
+        }
+    };
+    match summary.id {
+        Some(_) if !summary.deleted => Ok(summary),
+        _ => Err(ApiError::run_not_found(run_id)),
+    }
 }
 
 /// The run summary once it includes canonical event `seq` (the effect of a
@@ -177,7 +197,7 @@ pub async fn get_run(
     Path(id): Path<String>,
 ) -> Result<Json<RunSummary>, ApiError> {
     let run_id = run_id(&id)?;
-    Ok(Json(read_model::<RunSummary>(&app, run_id).await?))
+    Ok(Json(visible_summary(&app, run_id).await?))
 }
 
 pub async fn get_state(
@@ -197,7 +217,7 @@ pub async fn list_events(
     let run_id = run_id(&id)?;
     let after_seq = query_int(&params, "afterSeq", 0, 0..=i64::MAX)?;
     let limit = query_int(&params, "limit", 200, 1..=1000)?;
-    read_model::<RunSummary>(&app, run_id).await?;
+    visible_summary(&app, run_id).await?;
     let docs = app.store.canonical_events(run_id, after_seq, limit).await?;
     // The stored documents are already JSON: splice them, do not re-parse.
     let body = format!("[{}]", docs.join(","));
@@ -206,4 +226,203 @@ pub async fn list_events(
         body,
     )
         .into_response())
+}
+
+/// `GET /runs`: `{data, total, limit, offset}` from the run list.
+pub async fn list(
+    State(app): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = query_int(&params, "limit", 50, 1..=200)?;
+    let offset = query_int(&params, "offset", 0, 0..=i64::MAX)?;
+    let csv = |name: &str| -> Vec<String> {
+        params
+            .get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let statuses = csv("status");
+    for status in &statuses {
+        if serde_json::from_value::<RunStatus>(json!(status)).is_err() {
+            return Err(ApiError::field(
+                "status",
+                format!("{status:?} is not a run status"),
+            ));
+        }
+    }
+    let sort_by_updated = match params.get("sortBy").map(String::as_str) {
+        None | Some("createdAt") => false,
+        Some("updatedAt") => true,
+        Some(other) => {
+            return Err(ApiError::field(
+                "sortBy",
+                format!("must be createdAt or updatedAt, not {other:?}"),
+            ))
+        }
+    };
+    let descending = match params.get("sortOrder").map(String::as_str) {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(other) => {
+            return Err(ApiError::field(
+                "sortOrder",
+                format!("must be asc or desc, not {other:?}"),
+            ))
+        }
+    };
+    let query = RunQuery {
+        statuses,
+        tags: csv("tags"),
+        created_after: timestamp_param(&params, "createdAfter")?,
+        created_before: timestamp_param(&params, "createdBefore")?,
+        search: params.get("search").cloned(),
+        include_archived: matches!(
+            params.get("includeArchived").map(String::as_str),
+            Some("true") | Some("1")
+        ),
+        sort_by_updated,
+        descending,
+        limit,
+        offset,
+    };
+    let (docs, total) = app.store.list_runs(&query).await?;
+    let data: Vec<serde_json::Value> = docs
+        .iter()
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    Ok(Json(
+        json!({"data": data, "total": total, "limit": limit, "offset": offset}),
+    ))
+}
+
+/// An RFC 3339 query parameter, normalized to the stored form (UTC, ms).
+pub fn timestamp_param(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
+    params
+        .get(name)
+        .map(|text| {
+            Timestamp::parse(text)
+                .map(|ts| ts.to_string())
+                .ok_or_else(|| {
+                    ApiError::field(name, format!("not an RFC 3339 timestamp: {text:?}"))
+                })
+        })
+        .transpose()
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CloneBody {
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub context: Option<serde_json::Value>,
+}
+
+/// `POST /runs/:id/clone {tags?, context?}`: a new run from the stored
+/// request, without its idempotency key.
+pub async fn clone_run(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let run_id = run_id(&id)?;
+    let changes: CloneBody = super::body::parse_optional_json(&body)?;
+    visible_summary(&app, run_id).await?;
+    let state = app.repo.load(run_id).await?;
+    let Some(mut request) = state.request.map(|r| *r) else {
+        return Err(ApiError::run_not_found(run_id));
+    };
+    let execution = request.execution.get_or_insert_with(Default::default);
+    execution.idempotency_key = None;
+    if let Some(tags) = changes.tags {
+        execution.tags = tags;
+    }
+    if let Some(context) = changes.context {
+        request.session.context = Some(context);
+        request.session.context_envelope = None;
+    }
+    start_run(&app, request).await
+}
+
+/// `POST /runs/:id/archive`: hidden from lists unless `includeArchived`.
+pub async fn archive(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RunSummary>, ApiError> {
+    let run_id = run_id(&id)?;
+    Ok(Json(archive_run(&app, run_id).await?))
+}
+
+pub async fn archive_run(app: &AppState, run_id: Uuid) -> Result<RunSummary, ApiError> {
+    visible_summary(app, run_id).await?;
+    app.repo
+        .execute(
+            run_id,
+            RunCommand::ArchiveRun {
+                at: Timestamp::now(),
+            },
+        )
+        .await?;
+    wait_for_run_models(app).await?;
+    visible_summary(app, run_id).await
+}
+
+/// Waits (2 s at most) until the run summary and the run list have folded
+/// everything appended so far, so that a client reads its own change
+/// (archiving and deleting add no canonical event to wait for).
+async fn wait_for_run_models(app: &AppState) -> Result<(), ApiError> {
+    let head = app.store.head_position().await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    for projector in [RunSummary::NAME, "run_list"] {
+        while app.store.checkpoint(projector).await? < head
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    Ok(())
+}
+
+/// `DELETE /runs/:id` (ended runs only): the run disappears from every
+/// read; its events stay in the log.
+pub async fn delete(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let run_id = run_id(&id)?;
+    delete_run(&app, run_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_run(app: &AppState, run_id: Uuid) -> Result<(), ApiError> {
+    visible_summary(app, run_id).await?;
+    app.repo
+        .execute(
+            run_id,
+            RunCommand::DeleteRun {
+                at: Timestamp::now(),
+            },
+        )
+        .await?;
+    wait_for_run_models(app).await
+}
+
+/// `POST /runs/:id/projection/rebuild`: drops and re-folds this run's read
+/// models from its events.
+pub async fn rebuild_projection(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let run_id = run_id(&id)?;
+    visible_summary(&app, run_id).await?;
+    let latest = crate::projector::rebuild_run(&app.store, &app.live, run_id).await?;
+    Ok(Json(json!({"rebuilt": true, "latestSeq": latest})))
 }

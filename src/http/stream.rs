@@ -8,7 +8,7 @@
 
 use super::body::{query_int, run_id};
 use super::error::ApiError;
-use super::runs::read_model;
+use super::runs::{read_model, visible_summary};
 use super::AppState;
 use crate::live::FeedItem;
 use aggregates::Timestamp;
@@ -16,7 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, Sse};
 use futures::Stream;
-use projections::{RunStateView, RunSummary};
+use projections::RunStateView;
 use serde_json::json;
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -53,7 +53,7 @@ pub async fn stream(
     };
     let default_heartbeat = i64::try_from(app.sse_heartbeat_ms).unwrap_or(15_000);
     let heartbeat_ms = query_int(&params, "heartbeatMs", default_heartbeat, 1000..=3_600_000)?;
-    read_model::<RunSummary>(&app, run_id).await?;
+    visible_summary(&app, run_id).await?;
 
     // Registered before anything is read: whatever is committed from now on
     // reaches this subscription, and whatever was committed before is in the

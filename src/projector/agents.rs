@@ -22,6 +22,10 @@ impl Projector for AgentMetricsProjector {
         ProjectionTable::Documents
     }
 
+    fn per_run(&self) -> bool {
+        false
+    }
+
     async fn project(
         &self,
         store: &EventStore,

@@ -13,7 +13,7 @@ mod canonical_index;
 mod documents;
 mod run_list;
 
-pub use agents::AgentMetricsProjector;
+pub use agents::{AgentMetricsProjector, AGENT_METRICS};
 pub use canonical_index::CanonicalEventIndex;
 pub use documents::{load_model, DocumentProjector};
 pub use run_list::RunListProjector;
@@ -39,6 +39,12 @@ pub trait Projector: Send + Sync + 'static {
 
     /// Where it writes, so that a rebuild can drop it.
     fn table(&self) -> ProjectionTable;
+
+    /// Whether its model is per run (rebuilt by a one-run rebuild); a model
+    /// across runs (agent metrics) is rebuilt only by a full rebuild.
+    fn per_run(&self) -> bool {
+        true
+    }
 
     /// The writes that fold `events` into the model. Reads what it needs
     /// from the store; writes nothing itself.
@@ -66,6 +72,37 @@ pub fn all(live: &LiveHub) -> Vec<Arc<dyn Projector>> {
         Arc::new(DocumentProjector::<projections::RunTraces>::default()),
         Arc::new(AgentMetricsProjector),
     ]
+}
+
+/// Drops one run's per-run read models and re-folds them from its stream,
+/// with the same projectors as live projection. Answers its latest seq.
+pub async fn rebuild_run(
+    store: &EventStore,
+    live: &LiveHub,
+    run_id: uuid::Uuid,
+) -> Result<u64, StoreError> {
+    let projectors: Vec<_> = all(live).into_iter().filter(|p| p.per_run()).collect();
+    let documents: Vec<&str> = projectors
+        .iter()
+        .filter(|p| matches!(p.table(), ProjectionTable::Documents))
+        .map(|p| p.name())
+        .collect();
+    let events = store.read_stream(run_id, 0).await?;
+    store.delete_run_models(run_id, &documents).await?;
+    let mut writes = Vec::new();
+    for projector in &projectors {
+        writes.extend(projector.project(store, &events).await?);
+    }
+    store.write_models(&writes).await?;
+    for projector in &projectors {
+        projector.committed(store, &events).await;
+    }
+    Ok(events
+        .iter()
+        .filter_map(|e| e.event.canonical())
+        .map(|e| e.seq)
+        .max()
+        .unwrap_or(0))
 }
 
 /// The lease that says which instance writes a projector.

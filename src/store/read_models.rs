@@ -62,6 +62,17 @@ pub struct RunQuery {
     pub offset: i64,
 }
 
+/// What `GET /events` asks of the canonical index.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub run_id: Option<Uuid>,
+    pub types: Vec<String>,
+    pub after_ts: Option<String>,
+    pub before_ts: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
 /// Which tables a projector writes, for a reset.
 #[derive(Debug, Clone, Copy)]
 pub enum ProjectionTable {
@@ -114,6 +125,44 @@ impl EventStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Drops every per-run read model of one run (its documents, run-list
+    /// row and indexed events), for a rebuild of that run.
+    pub async fn delete_run_models(
+        &self,
+        run_id: Uuid,
+        documents: &[&str],
+    ) -> Result<(), StoreError> {
+        let id = run_id.to_string();
+        let mut tx = self.pool().begin().await?;
+        for projection in documents {
+            sqlx::query("DELETE FROM read_models WHERE projection = $1 AND run_id = $2")
+                .bind(*projection)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM run_list WHERE run_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM canonical_events WHERE run_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes a rebuild's output (no checkpoint moves: the log is unchanged).
+    pub async fn write_models(&self, writes: &[ModelWrite]) -> Result<(), StoreError> {
+        let mut batch = self.begin_projection().await?;
+        for write in writes {
+            batch.write(write).await?;
+        }
+        batch.tx.commit().await?;
         Ok(())
     }
 
@@ -188,6 +237,94 @@ impl EventStore {
             .map(|row| row.try_get(0))
             .collect::<Result<Vec<String>, _>>()?;
         Ok((docs, total))
+    }
+
+    /// Canonical events across runs, oldest first, and how many match.
+    pub async fn query_canonical(
+        &self,
+        query: &EventQuery,
+    ) -> Result<(Vec<String>, i64), StoreError> {
+        let mut clauses = vec!["1 = 1".to_string()];
+        let mut args: Vec<String> = Vec::new();
+        let mut push = |clause: &str, value: String| {
+            args.push(value);
+            clauses.push(clause.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(run_id) = query.run_id {
+            push("run_id = ?", run_id.to_string());
+        }
+        if let Some(after) = &query.after_ts {
+            push("ts > ?", after.clone());
+        }
+        if let Some(before) = &query.before_ts {
+            push("ts < ?", before.clone());
+        }
+        if !query.types.is_empty() {
+            let first = args.len() + 1;
+            let marks: Vec<String> = (first..first + query.types.len())
+                .map(|i| format!("${i}"))
+                .collect();
+            args.extend(query.types.iter().cloned());
+            clauses.push(format!("event_type IN ({})", marks.join(", ")));
+        }
+        let filter = clauses.join(" AND ");
+        let count_sql = format!("SELECT COUNT(*) FROM canonical_events WHERE {filter}");
+        let mut count = sqlx::query(&count_sql);
+        for value in &args {
+            count = count.bind(value.clone());
+        }
+        let total: i64 = count.fetch_one(self.pool()).await?.try_get(0)?;
+        let sql = format!(
+            "SELECT doc FROM canonical_events WHERE {filter} ORDER BY ts, run_id, seq LIMIT ${} OFFSET ${}",
+            args.len() + 1,
+            args.len() + 2
+        );
+        let mut select = sqlx::query(&sql);
+        for value in &args {
+            select = select.bind(value.clone());
+        }
+        let rows = select
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(self.pool())
+            .await?;
+        let docs = rows
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok((docs, total))
+    }
+
+    /// The documents of `projection` for these runs (missing ones left out).
+    pub async fn read_models_for(
+        &self,
+        projection: &str,
+        run_ids: &[Uuid],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut docs = Vec::new();
+        for chunk in run_ids.chunks(400) {
+            let marks: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT doc FROM read_models WHERE projection = $1 AND run_id IN ({})",
+                marks.join(", ")
+            );
+            let mut select = sqlx::query(&sql).bind(projection);
+            for run_id in chunk {
+                select = select.bind(run_id.to_string());
+            }
+            for row in select.fetch_all(self.pool()).await? {
+                docs.push(row.try_get(0)?);
+            }
+        }
+        Ok(docs)
+    }
+
+    /// The highest position in the log (0 when empty).
+    pub async fn head_position(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get(0)?)
     }
 
     /// Every document of a projection (e.g. all agents' metrics).

@@ -1,0 +1,65 @@
+//! `GET /events?runId&type&afterTs&beforeTs&limit&cursor`: canonical events
+//! across runs, oldest first, `{data, total, nextCursor?}`.
+
+use super::body::query_int;
+use super::error::ApiError;
+use super::runs::timestamp_param;
+use super::AppState;
+use crate::store::read_models::EventQuery;
+use axum::extract::{Query, State};
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+pub async fn list(
+    State(app): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let run_id = params
+        .get("runId")
+        .map(|id| {
+            Uuid::parse_str(id)
+                .map_err(|_| ApiError::field("runId", format!("{id:?} is not a UUID")))
+        })
+        .transpose()?;
+    let limit = query_int(&params, "limit", 200, 1..=1000)?;
+    // The cursor is opaque to clients; here it is the offset of the next page.
+    let offset = match params.get("cursor") {
+        Some(cursor) => cursor
+            .parse::<i64>()
+            .ok()
+            .filter(|o| *o >= 0)
+            .ok_or_else(|| ApiError::field("cursor", "not a cursor this service issued"))?,
+        None => 0,
+    };
+    let types = params
+        .get("type")
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let query = EventQuery {
+        run_id,
+        types,
+        after_ts: timestamp_param(&params, "afterTs")?,
+        before_ts: timestamp_param(&params, "beforeTs")?,
+        limit,
+        offset,
+    };
+    let (docs, total) = app.store.query_canonical(&query).await?;
+    let next = offset + docs.len() as i64;
+    let data: Vec<Value> = docs
+        .iter()
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let mut body = json!({"data": data, "total": total});
+    if next < total {
+        body["nextCursor"] = json!(next.to_string());
+    }
+    Ok(Json(body))
+}

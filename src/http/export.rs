@@ -1,0 +1,207 @@
+//! `GET /runs/:id/export` (a run as one bundle, JSON or JSON Lines) and
+//! `POST /runs/compare` (two runs side by side).
+
+use super::body::{parse_json, query_int, run_id};
+use super::error::ApiError;
+use super::runs::{read_model, visible_summary};
+use super::AppState;
+use aggregates::{RunEvent, Timestamp};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use projections::{RunArtifacts, RunMetrics, RunStateView};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
+use uuid::Uuid;
+
+/// What a bundle includes.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportOptions {
+    pub canonical: bool,
+    pub raw: bool,
+    pub event_limit: usize,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            canonical: true,
+            raw: false,
+            event_limit: 10_000,
+        }
+    }
+}
+
+pub async fn export(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let run_id = run_id(&id)?;
+    let flag = |name: &str, default: bool| match params.get(name).map(String::as_str) {
+        None => Ok(default),
+        Some("true") | Some("1") => Ok(true),
+        Some("false") | Some("0") => Ok(false),
+        Some(other) => Err(ApiError::field(
+            name,
+            format!("must be true or false, got {other:?}"),
+        )),
+    };
+    let options = ExportOptions {
+        canonical: flag("includeCanonical", true)?,
+        raw: flag("includeRaw", false)?,
+        event_limit: query_int(&params, "eventLimit", 10_000, 1..=1_000_000)?.unsigned_abs()
+            as usize,
+    };
+    let jsonl = match params.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("jsonl") => true,
+        Some(other) => {
+            return Err(ApiError::field(
+                "format",
+                format!("must be json or jsonl, not {other:?}"),
+            ))
+        }
+    };
+    let bundle = bundle(&app, run_id, options).await?;
+    if !jsonl {
+        return Ok(Json(bundle).into_response());
+    }
+    // One record a line: the run's parts first, then each event.
+    let mut lines = Vec::new();
+    for part in [
+        "run",
+        "session",
+        "projection",
+        "metrics",
+        "artifacts",
+        "exportedAt",
+    ] {
+        lines.push(json!({"type": part, "data": bundle[part]}).to_string());
+    }
+    for (kind, key) in [
+        ("canonical_event", "canonicalEvents"),
+        ("raw_event", "rawEvents"),
+    ] {
+        for event in bundle[key].as_array().into_iter().flatten() {
+            lines.push(json!({"type": kind, "data": event}).to_string());
+        }
+    }
+    Ok((
+        [(CONTENT_TYPE, "application/x-ndjson")],
+        lines.join("\n") + "\n",
+    )
+        .into_response())
+}
+
+/// `{run, session, projection, metrics, artifacts, canonicalEvents,
+/// rawEvents, exportedAt}`, everything read from the log and read models.
+pub async fn bundle(
+    app: &AppState,
+    run_id: Uuid,
+    options: ExportOptions,
+) -> Result<Value, ApiError> {
+    let run = visible_summary(app, run_id).await?;
+    let state = app.repo.load(run_id).await?;
+    let session = state.request.as_ref().map(|request| {
+        let session = &request.session;
+        json!({
+            "sessionId": state.session_id,
+            "modeName": session.mode_name,
+            "modeVersion": session.mode_version,
+            "configurationVersion": session.configuration_version,
+            "policyVersion": session.policy_version,
+            "initiator": state.initiator,
+            "participants": session.participants,
+            "ttlMs": session.ttl_ms,
+        })
+    });
+    let mut canonical = Vec::new();
+    let mut raw = Vec::new();
+    for stored in app.store.read_stream(run_id, 0).await? {
+        match stored.event {
+            RunEvent::CanonicalEventRecorded { event }
+                if options.canonical && canonical.len() < options.event_limit =>
+            {
+                canonical.push(serde_json::to_value(event).map_err(ApiError::internal)?)
+            }
+            RunEvent::RuntimeEnvelopeRecorded {
+                ordinal,
+                envelope,
+                received_at,
+            } if options.raw && raw.len() < options.event_limit => raw
+                .push(json!({"ordinal": ordinal, "envelope": envelope, "receivedAt": received_at})),
+            _ => {}
+        }
+    }
+    Ok(json!({
+        "run": run,
+        "session": session,
+        "projection": read_model::<RunStateView>(app, run_id).await?,
+        "metrics": read_model::<RunMetrics>(app, run_id).await?,
+        "artifacts": read_model::<RunArtifacts>(app, run_id).await?.artifacts,
+        "canonicalEvents": canonical,
+        "rawEvents": raw,
+        "exportedAt": Timestamp::now(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompareRequest {
+    #[serde(default)]
+    pub left_run_id: String,
+    #[serde(default)]
+    pub right_run_id: String,
+}
+
+pub async fn compare(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let request: CompareRequest = parse_json(&body)?;
+    let left_id = Uuid::parse_str(&request.left_run_id)
+        .map_err(|_| ApiError::field("leftRunId", "must be a run id (UUID)"))?;
+    let right_id = Uuid::parse_str(&request.right_run_id)
+        .map_err(|_| ApiError::field("rightRunId", "must be a run id (UUID)"))?;
+    let (left, right) = (
+        visible_summary(&app, left_id).await?,
+        visible_summary(&app, right_id).await?,
+    );
+    let (left_state, right_state) = (
+        read_model::<RunStateView>(&app, left_id).await?,
+        read_model::<RunStateView>(&app, right_id).await?,
+    );
+    let duration = |s: &projections::RunSummary| match (s.started_at, s.ended_at) {
+        (Some(start), Some(end)) => Some(end.unix_ms() - start.unix_ms()),
+        _ => None,
+    };
+    let confidence = |s: &RunStateView| s.decision.current.as_ref().and_then(|d| d.confidence);
+    let participants = |s: &RunStateView| -> BTreeSet<String> {
+        s.participants
+            .iter()
+            .map(|p| p.participant_id.clone())
+            .collect()
+    };
+    let signals = |s: &RunStateView| -> BTreeSet<String> {
+        s.signals.signals.iter().map(|x| x.name.clone()).collect()
+    };
+    let (lp, rp) = (participants(&left_state), participants(&right_state));
+    let (ls, rs) = (signals(&left_state), signals(&right_state));
+    Ok(Json(json!({
+        "left": left,
+        "right": right,
+        "statusMatch": left.status == right.status,
+        "durationDeltaMs": duration(&left).zip(duration(&right)).map(|(l, r)| r - l),
+        "confidenceDelta": confidence(&left_state).zip(confidence(&right_state)).map(|(l, r)| r - l),
+        "participantsDiff": {
+            "added": rp.difference(&lp).collect::<Vec<_>>(),
+            "removed": lp.difference(&rp).collect::<Vec<_>>(),
+            "common": lp.intersection(&rp).collect::<Vec<_>>(),
+        },
+        "signalsDiff": {
+            "added": rs.difference(&ls).collect::<Vec<_>>(),
+            "removed": ls.difference(&rs).collect::<Vec<_>>(),
+        },
+    })))
+}
