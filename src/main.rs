@@ -33,6 +33,27 @@ enum Command {
         )]
         url: String,
     },
+    /// Drop read models and re-fold them from the log (the service may keep
+    /// serving meanwhile), with progress and a summary.
+    Rebuild {
+        /// Only this projection (default: all). Names: canonical_events,
+        /// run_list, run_summary, run_state, sent_messages, run_metrics,
+        /// run_artifacts, run_traces, agent_metrics.
+        #[arg(long)]
+        projection: Option<String>,
+        /// Only this run's per-run read models.
+        #[arg(long)]
+        run: Option<uuid::Uuid>,
+    },
+    /// Append synthetic completed runs to the log (for rebuild and replay
+    /// figures on large logs), through the production aggregate.
+    Seed {
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        /// Contributions per run (each becomes 3 or 4 events).
+        #[arg(long, default_value_t = 340)]
+        envelopes: usize,
+    },
 }
 
 #[tokio::main]
@@ -52,6 +73,15 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("shutting down");
             Ok(())
         }
+        Command::Rebuild { projection, run } => {
+            let store = open_store(&cli.config).await?;
+            macp_control_plane::rebuild::run(store, projection, run).await
+        }
+        Command::Seed { runs, envelopes } => {
+            let store = open_store(&cli.config).await?;
+            macp_control_plane::seed::run(&store, runs, envelopes).await?;
+            Ok(())
+        }
         Command::Demo { url } => {
             let outcome = macp_control_plane::demo::run(&url).await?;
             if outcome.status != "completed" {
@@ -60,4 +90,9 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<macp_control_plane::store::EventStore> {
+    let url = config.resolved_database_url();
+    Ok(macp_control_plane::store::EventStore::open(&url).await?)
 }

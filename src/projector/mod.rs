@@ -154,7 +154,7 @@ pub fn spawn(
 }
 
 /// Renews a lease every third of its life; returns once it is lost.
-async fn keep_lease(store: &EventStore, lease: &str, owner: &str, ttl: Duration) {
+pub async fn keep_lease(store: &EventStore, lease: &str, owner: &str, ttl: Duration) {
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
     let mut renewed = tokio::time::Instant::now();
     loop {
