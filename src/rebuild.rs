@@ -4,16 +4,19 @@
 //! A whole projector is reset (its rows dropped, its checkpoint set to 0 in
 //! one transaction). Then whoever holds its lease re-folds it: this command,
 //! when no service runs, or else the running service's own projector, whose
-//! next batch notices the reset (compare-and-set checkpoint). Either way
-//! the command shows progress until the projector reaches the head of the
-//! log, then prints a summary. With `--run`, only that run's per-run models
-//! are dropped and re-folded, at once.
+//! next batch notices the reset (compare-and-set checkpoint). The projectors
+//! folded here share one pass over the log (each event read and decoded
+//! once, each batch committed in one transaction). Either way the command
+//! shows progress until every projector reaches the head of the log, then
+//! prints a summary. With `--run`, only that run's per-run models are
+//! dropped and re-folded, at once.
 
 use crate::live::LiveHub;
-use crate::projector::{self, Follow, Projector};
+use crate::projector::{self, Follow, Projector, REBUILD_BATCH_SIZE};
 use crate::store::EventStore;
 use aggregates::Timestamp;
 use anyhow::{bail, Context};
+use futures::future::select_all;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +25,26 @@ use uuid::Uuid;
 /// The lease the command takes to fold a projector itself.
 const LEASE_TTL: Duration = Duration::from_secs(10);
 
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebuildSummary {
+    pub projections: usize,
+    /// The log's head position when the rebuild started.
+    pub log_events: i64,
+    /// Projections folded by this process (the others by a running service).
+    pub folded_here: usize,
+    pub seconds: f64,
+}
+
+impl RebuildSummary {
+    /// Log events re-folded per second, all chosen projections together.
+    pub fn events_per_second(&self) -> f64 {
+        self.log_events as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// The command: a one-run rebuild, or a rebuild of one or all projections
+/// with progress bars; prints a summary.
 pub async fn run(
     store: EventStore,
     projection: Option<String>,
@@ -37,100 +60,153 @@ pub async fn run(
         );
         return Ok(());
     }
-    let all = projector::all(&live);
-    let names: Vec<&str> = all.iter().map(|p| p.name()).collect();
-    let chosen: Vec<Arc<dyn Projector>> = match &projection {
-        Some(name) => {
-            let found: Vec<_> = all.iter().filter(|p| p.name() == name).cloned().collect();
-            if found.is_empty() {
-                bail!(
-                    "no projection named {name:?}; the projections are {}",
-                    names.join(", ")
-                );
-            }
-            found
-        }
-        None => all.clone(),
-    };
-    let head = store.head_position().await?;
-    let owner = format!("rebuild-{}", Uuid::new_v4());
-    let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template(
-        "{prefix:>18} {bar:32} {pos}/{len} positions  {per_sec}  ETA {eta}  {msg}",
-    )
-    .context("progress bar template")?;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for projector in chosen {
-        store
-            .reset_projection(projector.name(), projector.table())
-            .await?;
-        let bar = bars.add(ProgressBar::new(head.unsigned_abs()));
-        bar.set_style(style.clone());
-        bar.set_prefix(projector.name());
-        let (store, owner) = (store.clone(), owner.clone());
-        tasks.push(tokio::spawn(async move {
-            fold_or_watch(store, projector, owner, head, bar).await
-        }));
-    }
-    let mut total = 0u64;
-    for task in tasks {
-        total += task.await.context("rebuild task")??;
-    }
-    let seconds = started.elapsed().as_secs_f64().max(1e-9);
+    let chosen = choose(&live, projection.as_deref())?;
+    let summary = rebuild(&store, chosen, true).await?;
     println!(
-        "rebuilt {} projection(s) over {head} log events in {seconds:.2} s: {:.0} log events/s; \
-         {total} events folded here ({:.0}/s across projections)",
-        projection.as_deref().map_or(names.len(), |_| 1),
-        head as f64 / seconds,
-        total as f64 / seconds
+        "rebuilt {} projection(s) ({} folded here, the rest by the running service) over {} log \
+         events in {:.2} s: {:.0} log events/s",
+        summary.projections,
+        summary.folded_here,
+        summary.log_events,
+        summary.seconds,
+        summary.events_per_second()
     );
     Ok(())
 }
 
-/// Folds the projector here if its lease is free, else watches its holder
-/// re-fold it. Returns how many events this process folded.
-async fn fold_or_watch(
-    store: EventStore,
-    projector: Arc<dyn Projector>,
-    owner: String,
+/// The projectors named (all of them without a name).
+pub fn choose(live: &LiveHub, name: Option<&str>) -> anyhow::Result<Vec<Arc<dyn Projector>>> {
+    let all = projector::all(live);
+    let Some(name) = name else {
+        return Ok(all);
+    };
+    let found: Vec<_> = all.iter().filter(|p| p.name() == name).cloned().collect();
+    if found.is_empty() {
+        let names: Vec<&str> = all.iter().map(|p| p.name()).collect();
+        bail!(
+            "no projection named {name:?}; the projections are {}",
+            names.join(", ")
+        );
+    }
+    Ok(found)
+}
+
+/// Resets `chosen` and waits until each is re-folded to the log's head as
+/// it was at the start: here for those whose lease is free, by their holder
+/// otherwise. `show_progress` draws bars on the terminal.
+pub async fn rebuild(
+    store: &EventStore,
+    chosen: Vec<Arc<dyn Projector>>,
+    show_progress: bool,
+) -> anyhow::Result<RebuildSummary> {
+    let head = store.head_position().await?;
+    let owner = format!("rebuild-{}", Uuid::new_v4());
+    let started = Instant::now();
+    let projections = chosen.len();
+    let (mut here, mut elsewhere) = (Vec::new(), Vec::new());
+    for projector in chosen {
+        store
+            .reset_projection(projector.name(), projector.table())
+            .await?;
+        let lease = projector::lease_name(projector.name());
+        let ttl_ms = i64::try_from(LEASE_TTL.as_millis()).unwrap_or(i64::MAX);
+        if store
+            .try_lease(&lease, &owner, Timestamp::now().unix_ms(), ttl_ms)
+            .await?
+        {
+            here.push(projector);
+        } else {
+            elsewhere.push(projector);
+        }
+    }
+    let bars = if show_progress {
+        MultiProgress::new()
+    } else {
+        MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
+    };
+    let style = ProgressStyle::with_template(
+        "{prefix:>22} {bar:32} {pos}/{len} log positions  {per_sec}  ETA {eta}",
+    )
+    .context("progress bar template")?;
+    let bar = |prefix: String| {
+        let bar = bars.add(ProgressBar::new(head.unsigned_abs()));
+        bar.set_style(style.clone());
+        bar.set_prefix(prefix);
+        bar
+    };
+    let folded_here = here.len();
+    let watch = watch_elsewhere(store, &elsewhere, head, bar("by the service".into()));
+    let fold = fold_here(
+        store,
+        &here,
+        &owner,
+        bar(format!("{folded_here} folded here")),
+    );
+    let (watched, folded) = tokio::join!(watch, fold);
+    watched?;
+    folded?;
+    Ok(RebuildSummary {
+        projections,
+        log_events: head,
+        folded_here,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Folds `projectors` (whose leases `owner` holds) in one pass over the
+/// log, renewing their leases meanwhile, then releases them.
+async fn fold_here(
+    store: &EventStore,
+    projectors: &[Arc<dyn Projector>],
+    owner: &str,
+    bar: ProgressBar,
+) -> anyhow::Result<()> {
+    if projectors.is_empty() {
+        bar.finish_and_clear();
+        return Ok(());
+    }
+    let leases: Vec<String> = projectors
+        .iter()
+        .map(|p| projector::lease_name(p.name()))
+        .collect();
+    let mut progress = |position: i64, _events: usize| {
+        bar.set_position(position.clamp(0, i64::MAX).unsigned_abs());
+    };
+    let keepers = leases
+        .iter()
+        .map(|lease| Box::pin(projector::keep_lease(store, lease, owner, LEASE_TTL)));
+    let result = tokio::select! {
+        result = projector::follow(store, projectors, Follow::UntilCaughtUp, REBUILD_BATCH_SIZE, &mut progress) => result,
+        _ = select_all(keepers) => bail!("lost a projector's lease while rebuilding it"),
+    };
+    for lease in &leases {
+        store.release_lease(lease, owner).await?;
+    }
+    result?;
+    bar.finish();
+    Ok(())
+}
+
+/// Waits until a running service has re-folded `projectors` to `head`.
+async fn watch_elsewhere(
+    store: &EventStore,
+    projectors: &[Arc<dyn Projector>],
     head: i64,
     bar: ProgressBar,
-) -> anyhow::Result<u64> {
-    let lease = projector::lease_name(projector.name());
-    let ttl_ms = i64::try_from(LEASE_TTL.as_millis()).unwrap_or(i64::MAX);
-    if store
-        .try_lease(&lease, &owner, Timestamp::now().unix_ms(), ttl_ms)
-        .await?
-    {
-        bar.set_message("folding here");
-        let mut folded = 0u64;
-        let mut progress = |checkpoint: i64, events: usize| {
-            folded += events as u64;
-            bar.set_position(
-                checkpoint
-                    .unsigned_abs()
-                    .min(bar.length().unwrap_or(u64::MAX)),
-            );
-        };
-        let result = tokio::select! {
-            result = projector::follow(&store, projector.as_ref(), Follow::UntilCaughtUp, &mut progress) => result,
-            () = projector::keep_lease(&store, &lease, &owner, LEASE_TTL) => {
-                bail!("lost the lease of {} while folding", projector.name())
-            }
-        };
-        store.release_lease(&lease, &owner).await?;
-        result?;
-        bar.finish_with_message("done");
-        return Ok(folded);
+) -> anyhow::Result<()> {
+    if projectors.is_empty() {
+        bar.finish_and_clear();
+        return Ok(());
     }
-    bar.set_message("the running service folds it");
     loop {
-        let checkpoint = store.checkpoint(projector.name()).await?;
-        bar.set_position(checkpoint.clamp(0, head).unsigned_abs());
-        if checkpoint >= head {
-            bar.finish_with_message("done (by the service)");
-            return Ok(0);
+        let mut slowest = head;
+        for projector in projectors {
+            slowest = slowest.min(store.checkpoint(projector.name()).await?);
+        }
+        bar.set_position(slowest.clamp(0, head).unsigned_abs());
+        if slowest >= head {
+            bar.finish();
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

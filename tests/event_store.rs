@@ -6,6 +6,7 @@ mod support;
 
 use aggregates::{RunEvent, Timestamp};
 use macp_control_plane::store::AppendError;
+use sqlx::Connection;
 use support::{Engine, TestDb};
 use uuid::Uuid;
 
@@ -80,4 +81,51 @@ async fn the_sqlite_store_keeps_the_contract() {
 #[tokio::test]
 async fn the_postgres_store_keeps_the_contract() {
     contract(Engine::Postgres).await;
+}
+
+/// Two appends commit out of position order: the first to take a position
+/// commits last. A reader following the log by position must not pass the
+/// later one while the earlier is in flight, or it would skip it for good.
+#[tokio::test]
+async fn a_reader_never_passes_an_append_still_in_flight_on_postgres() {
+    let db = TestDb::new(Engine::Postgres).await;
+    let store = db.store().await;
+    let (slow, fast) = (Uuid::now_v7(), Uuid::now_v7());
+    store.append(slow, 0, &[started(1)], None).await.unwrap();
+    let seen = store.read_all(0, 100).await.unwrap();
+    let mut position = seen.last().unwrap().position;
+
+    // The slow writer takes the next position and holds its transaction
+    // open (it copies a real row, so the event is a valid one).
+    let mut slow_writer = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN")
+        .execute(&mut slow_writer)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (stream_id, version, event_type, schema_version, payload, recorded_at) \
+         SELECT stream_id, 2, event_type, schema_version, payload, recorded_at FROM events \
+         WHERE stream_id = $1 AND version = 1",
+    )
+    .bind(slow.to_string())
+    .execute(&mut slow_writer)
+    .await
+    .unwrap();
+
+    // The fast writer takes a later position and commits first.
+    store.append(fast, 0, &[started(2)], None).await.unwrap();
+    assert!(
+        store.read_all(position, 100).await.unwrap().is_empty(),
+        "nothing past the in-flight append is visible yet"
+    );
+
+    sqlx::query("COMMIT")
+        .execute(&mut slow_writer)
+        .await
+        .unwrap();
+    let after = store.read_all(position, 100).await.unwrap();
+    let streams: Vec<Uuid> = after.iter().map(|e| e.stream_id).collect();
+    assert_eq!(streams, vec![slow, fast], "both, in position order");
+    position = after.last().unwrap().position;
+    assert!(store.read_all(position, 100).await.unwrap().is_empty());
 }

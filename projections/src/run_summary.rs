@@ -121,13 +121,15 @@ impl Projection for RunSummary {
                     }
                 }
             }
+            // `max`: an archive or delete delivered again must not move
+            // `updatedAt` back past what came after it.
             RunEvent::RunArchived { at } => {
                 self.archived_at = Some(*at);
-                self.updated_at = Some(*at);
+                self.updated_at = self.updated_at.max(Some(*at));
             }
             RunEvent::RunDeleted { at } => {
                 self.deleted = true;
-                self.updated_at = Some(*at);
+                self.updated_at = self.updated_at.max(Some(*at));
             }
             _ => {}
         }

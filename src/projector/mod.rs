@@ -27,8 +27,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// Events read per batch.
+/// Events read per batch while following the log live.
 pub const BATCH_SIZE: i64 = 1000;
+/// Events read per batch by a rebuild: larger batches, fewer transactions.
+pub const REBUILD_BATCH_SIZE: i64 = 5000;
 /// How long an idle projector waits before looking at the log again when no
 /// append woke it.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -138,8 +140,9 @@ pub fn spawn(
                 }
             }
             let mut no_progress = |_, _| {};
+            let alone = [Arc::clone(&projector)];
             tokio::select! {
-                result = follow(&store, projector.as_ref(), Follow::Forever, &mut no_progress) => {
+                result = follow(&store, &alone, Follow::Forever, BATCH_SIZE, &mut no_progress) => {
                     if let Err(error) = result {
                         tracing::warn!(projector = projector.name(), %error, "projector stopped; restarting");
                         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -183,39 +186,71 @@ pub enum Follow {
     UntilCaughtUp,
 }
 
-/// Folds the log from the projector's stored checkpoint, a batch at a
-/// time; `progress(checkpoint, events)` after each committed batch.
+/// Folds the log into `projectors` from their stored checkpoints, a batch
+/// at a time: the log is read once for all of them, and each batch's
+/// writes and moved checkpoints commit in one transaction.
+/// `progress(position, events)` after each committed batch.
 pub async fn follow(
     store: &EventStore,
-    projector: &dyn Projector,
+    projectors: &[Arc<dyn Projector>],
     how: Follow,
+    batch_size: i64,
     progress: &mut (dyn FnMut(i64, usize) + Send),
 ) -> Result<(), StoreError> {
     let appended = store.appended();
-    let mut checkpoint = store.ensure_checkpoint(projector.name()).await?;
+    let mut checkpoints = Vec::with_capacity(projectors.len());
+    for projector in projectors {
+        checkpoints.push(store.ensure_checkpoint(projector.name()).await?);
+    }
     loop {
         let woken = appended.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let events = store.read_all(checkpoint, BATCH_SIZE).await?;
+        let from = checkpoints.iter().copied().min().unwrap_or(0);
+        let events = store.read_all(from, batch_size).await?;
         let Some(last) = events.last().map(|e| e.position) else {
             if how == Follow::UntilCaughtUp {
                 return Ok(());
             }
-            tokio::select! {
-                _ = woken => {}
-                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            let idle = tokio::select! {
+                _ = woken => false,
+                _ = tokio::time::sleep(POLL_INTERVAL) => true,
+            };
+            if idle {
+                // A rebuild resets checkpoints without appending anything:
+                // an idle projector would never notice at commit time.
+                for (projector, checkpoint) in projectors.iter().zip(checkpoints.iter_mut()) {
+                    *checkpoint = store.checkpoint(projector.name()).await?;
+                }
             }
             continue;
         };
-        let writes = projector.project(store, &events).await?;
-        let mut batch = store.begin_projection().await?;
-        for write in &writes {
-            batch.write(write).await?;
+        // What each projector has not folded yet: a projector ahead of the
+        // others skips what it has, and one past the batch is left alone.
+        let unseen: Vec<&[StoredEvent]> = checkpoints
+            .iter()
+            .map(|checkpoint| &events[events.partition_point(|e| e.position <= *checkpoint)..])
+            .collect();
+        let mut writes = Vec::new();
+        for (projector, events) in projectors.iter().zip(&unseen) {
+            writes.extend(projector.project(store, events).await?);
         }
-        batch.commit(projector.name(), checkpoint, last).await?;
-        projector.committed(store, &events).await;
-        checkpoint = last;
-        progress(checkpoint, events.len());
+        let mut batch = store.begin_projection().await?;
+        batch.write_all(&writes).await?;
+        for ((projector, checkpoint), events) in projectors.iter().zip(&checkpoints).zip(&unseen) {
+            if !events.is_empty() {
+                batch.advance(projector.name(), *checkpoint, last).await?;
+            }
+        }
+        batch.commit().await?;
+        for ((projector, checkpoint), events) in
+            projectors.iter().zip(checkpoints.iter_mut()).zip(&unseen)
+        {
+            if !events.is_empty() {
+                projector.committed(store, events).await;
+                *checkpoint = last;
+            }
+        }
+        progress(last, events.len());
     }
 }

@@ -77,7 +77,24 @@ pub const INDEXED_CHANNEL: &str = "macp_indexed";
 pub const APPENDED_CHANNEL: &str = "macp_appended";
 
 /// Rows per multi-row INSERT: under SQLite's 999-parameter limit.
-const INSERT_CHUNK: usize = 100;
+pub(crate) const INSERT_CHUNK: usize = 100;
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` parameters each: the
+/// VALUES list of a multi-row INSERT, in the syntax both engines accept.
+pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * columns + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
 
 #[derive(Clone)]
 pub struct EventStore {
@@ -200,24 +217,10 @@ impl EventStore {
         }
         let mut version = expected_version;
         for chunk in events.chunks(INSERT_CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO events (stream_id, version, event_type, schema_version, payload, recorded_at) VALUES ",
+            let sql = format!(
+                "INSERT INTO events (stream_id, version, event_type, schema_version, payload, recorded_at) VALUES {}",
+                values_placeholders(chunk.len(), 6)
             );
-            for i in 0..chunk.len() {
-                let p = i * 6;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5,
-                    p + 6
-                ));
-            }
             let mut query = sqlx::query(&sql);
             for event in chunk {
                 version += 1;
@@ -455,4 +458,16 @@ fn prepare_sqlite_file(url: &str) -> Result<(), StoreError> {
             .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", parent.display())))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_placeholders_number_every_parameter() {
+        assert_eq!(super::values_placeholders(1, 2), "($1, $2)");
+        assert_eq!(
+            super::values_placeholders(2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+    }
 }

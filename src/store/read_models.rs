@@ -2,7 +2,7 @@
 //! (projection, run), and the canonical-event index. Everything here is
 //! disposable and rebuilt from the log.
 
-use super::{EventStore, StoreError};
+use super::{values_placeholders, EventStore, StoreError, INSERT_CHUNK};
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
@@ -159,11 +159,8 @@ impl EventStore {
     /// Writes a rebuild's output (no checkpoint moves: the log is unchanged).
     pub async fn write_models(&self, writes: &[ModelWrite]) -> Result<(), StoreError> {
         let mut batch = self.begin_projection().await?;
-        for write in writes {
-            batch.write(write).await?;
-        }
-        batch.tx.commit().await?;
-        Ok(())
+        batch.write_all(writes).await?;
+        batch.commit().await
     }
 
     /// The run summary documents a query selects, and how many match it.
@@ -442,54 +439,6 @@ impl ProjectionBatch<'_> {
         Ok(())
     }
 
-    async fn insert_canonical_event(
-        &mut self,
-        run_id: Uuid,
-        seq: i64,
-        event_type: &str,
-        ts: &str,
-        doc: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO canonical_events (run_id, seq, event_type, ts, doc) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (run_id, seq) DO NOTHING",
-        )
-        .bind(run_id.to_string())
-        .bind(seq)
-        .bind(event_type)
-        .bind(ts)
-        .bind(doc)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    /// One row of the run list (its query columns and its document).
-    pub async fn write(&mut self, write: &ModelWrite) -> Result<(), StoreError> {
-        match write {
-            ModelWrite::Document {
-                projection,
-                key,
-                doc,
-                position,
-            } => {
-                self.upsert_read_model(projection, key, doc, *position)
-                    .await
-            }
-            ModelWrite::RunRow(row) => self.upsert_run_row(row).await,
-            ModelWrite::CanonicalEvent {
-                run_id,
-                seq,
-                event_type,
-                ts,
-                doc,
-            } => {
-                self.insert_canonical_event(*run_id, *seq, event_type, ts, doc)
-                    .await
-            }
-        }
-    }
-
     async fn upsert_run_row(&mut self, row: &RunRow) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO run_list (run_id, status, created_at, updated_at, started_at, ended_at, archived, \
@@ -515,10 +464,55 @@ impl ProjectionBatch<'_> {
         Ok(())
     }
 
-    /// Moves the projector's checkpoint from `from` to `to` and commits the
-    /// batch with it; if the checkpoint is no longer at `from` (a rebuild
-    /// reset it, or another writer moved it), nothing is written.
-    pub async fn commit(mut self, projector: &str, from: i64, to: i64) -> Result<(), StoreError> {
+    /// A batch's writes: canonical events in multi-row INSERTs (they are
+    /// most of a batch), the other rows one statement each.
+    pub async fn write_all(&mut self, writes: &[ModelWrite]) -> Result<(), StoreError> {
+        let mut events = Vec::new();
+        for write in writes {
+            match write {
+                ModelWrite::CanonicalEvent {
+                    run_id,
+                    seq,
+                    event_type,
+                    ts,
+                    doc,
+                } => events.push((run_id.to_string(), *seq, event_type, ts, doc)),
+                ModelWrite::Document {
+                    projection,
+                    key,
+                    doc,
+                    position,
+                } => {
+                    self.upsert_read_model(projection, key, doc, *position)
+                        .await?
+                }
+                ModelWrite::RunRow(row) => self.upsert_run_row(row).await?,
+            }
+        }
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO canonical_events (run_id, seq, event_type, ts, doc) VALUES {} \
+                 ON CONFLICT (run_id, seq) DO NOTHING",
+                values_placeholders(chunk.len(), 5)
+            );
+            let mut query = sqlx::query(&sql);
+            for (run_id, seq, event_type, ts, doc) in chunk {
+                query = query
+                    .bind(run_id.as_str())
+                    .bind(*seq)
+                    .bind(event_type.as_str())
+                    .bind(ts.as_str())
+                    .bind(doc.as_str());
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves the projector's checkpoint from `from` to `to` within the
+    /// batch; if it is no longer at `from` (a rebuild reset it, or another
+    /// writer moved it), the batch fails and nothing of it is written.
+    pub async fn advance(&mut self, projector: &str, from: i64, to: i64) -> Result<(), StoreError> {
         let moved = sqlx::query(
             "UPDATE projector_checkpoints SET position = $1 WHERE projector = $2 AND position = $3",
         )
@@ -530,6 +524,11 @@ impl ProjectionBatch<'_> {
         if moved.rows_affected() != 1 {
             return Err(StoreError::CheckpointMoved(projector.to_string()));
         }
+        Ok(())
+    }
+
+    /// Commits the writes and the checkpoints moved with them.
+    pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
     }
