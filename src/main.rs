@@ -45,6 +45,9 @@ enum Command {
         #[arg(long)]
         run: Option<uuid::Uuid>,
     },
+    /// Measure ingest, latency, rebuild, replay, fan-out and reads, and
+    /// print a table (run a release build).
+    Bench(macp_control_plane::bench::BenchArgs),
     /// Append synthetic completed runs to the log (for rebuild and replay
     /// figures on large logs), through the production aggregate.
     Seed {
@@ -82,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
             macp_control_plane::seed::run(&store, runs, envelopes).await?;
             Ok(())
         }
+        Command::Bench(args) => macp_control_plane::bench::run(args).await,
         Command::Demo { url } => {
             let outcome = macp_control_plane::demo::run(&url).await?;
             if outcome.status != "completed" {

@@ -23,7 +23,7 @@ pub async fn run(store: &EventStore, runs: usize, envelopes: usize) -> anyhow::R
     let started = Instant::now();
     let mut total = 0u64;
     for _ in 0..runs {
-        total += seed_run(store, envelopes).await?;
+        total += seed_run(store, envelopes).await?.1;
         bar.inc(1);
     }
     bar.finish();
@@ -36,7 +36,8 @@ pub async fn run(store: &EventStore, runs: usize, envelopes: usize) -> anyhow::R
 }
 
 /// One run: request, start, bind, stream, `envelopes` contributions, end.
-pub async fn seed_run(store: &EventStore, envelopes: usize) -> anyhow::Result<u64> {
+/// Answers the run's id and how many events it appended.
+pub async fn seed_run(store: &EventStore, envelopes: usize) -> anyhow::Result<(Uuid, u64)> {
     let run_id = Uuid::now_v7();
     let session_id = run_id.to_string();
     let request: ExecutionRequest = serde_json::from_value(json!({
@@ -115,5 +116,5 @@ pub async fn seed_run(store: &EventStore, envelopes: usize) -> anyhow::Result<u6
     for chunk in events.chunks(APPEND_CHUNK) {
         version = store.append(run_id, version, chunk, None).await?;
     }
-    Ok(events.len() as u64)
+    Ok((run_id, events.len() as u64))
 }

@@ -312,6 +312,15 @@ impl EventStore {
         rows.iter().map(stored_event).collect()
     }
 
+    /// How many events of one type the log holds (by the type index).
+    pub async fn count_events(&self, event_type: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM events WHERE event_type = $1")
+            .bind(event_type)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     pub async fn idempotent_run(&self, key: &str) -> Result<Option<Uuid>, StoreError> {
         let row = sqlx::query("SELECT run_id FROM idempotency_keys WHERE idempotency_key = $1")
             .bind(key)

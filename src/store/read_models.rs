@@ -324,6 +324,15 @@ impl EventStore {
         Ok(row.try_get(0)?)
     }
 
+    /// The lowest checkpoint of any projector: the log is fully projected
+    /// up to it.
+    pub async fn slowest_checkpoint(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MIN(position), 0) FROM projector_checkpoints")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// Every document of a projection (e.g. all agents' metrics).
     pub async fn read_models_of(&self, projection: &str) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT doc FROM read_models WHERE projection = $1 ORDER BY run_id")
