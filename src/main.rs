@@ -62,8 +62,13 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter =
-        EnvFilter::try_new(&cli.config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The bench prints a table; the info logs of the runtime it hosts would
+    // bury it, so it logs warnings only unless asked otherwise.
+    let level = match (&cli.command, cli.config.log_level.as_str()) {
+        (Some(Command::Bench(_)), "info") => "warn",
+        (_, level) => level,
+    };
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
     match cli.config.log_format {
         LogFormat::Json => logs.json().init(),

@@ -95,34 +95,77 @@ impl RunRepository {
         command: RunCommand,
         idempotency_key: Option<&str>,
     ) -> Result<Vec<RunEvent>, CommandError> {
+        self.decide_and_append(run_id, 1, |_, _| command.clone(), idempotency_key)
+            .await
+    }
+
+    /// Decides `count` commands in order, command `i` built by `build` from
+    /// the state the ones before it left, and appends all their events in
+    /// one append (one transaction for a batch of envelopes). All or
+    /// nothing: a refused command fails the batch and nothing is written.
+    pub async fn execute_batch(
+        &self,
+        run_id: Uuid,
+        count: usize,
+        build: impl Fn(&RunState, usize) -> RunCommand,
+    ) -> Result<Vec<RunEvent>, CommandError> {
+        self.decide_and_append(run_id, count, build, None).await
+    }
+
+    /// Load (from the cache when fresh) → decide each command → append at
+    /// the loaded version; on a conflict, reload and decide again.
+    async fn decide_and_append(
+        &self,
+        run_id: Uuid,
+        count: usize,
+        build: impl Fn(&RunState, usize) -> RunCommand,
+        idempotency_key: Option<&str>,
+    ) -> Result<Vec<RunEvent>, CommandError> {
         let entry = self.entry(run_id);
         let mut loaded = entry.lock().await;
         for _ in 0..CONFLICT_RETRIES {
             if !loaded.fresh {
                 self.catch_up(run_id, &mut loaded).await?;
             }
-            let events = decide(&loaded.state, &command)?;
+            // Decided on the cached state itself, which each decision
+            // advances for the next; if the batch is not appended after all,
+            // the cache is dropped and re-read from the log.
+            let mut events = Vec::new();
+            for i in 0..count {
+                let decided = match decide(&loaded.state, &build(&loaded.state, i)) {
+                    Ok(decided) => decided,
+                    Err(refused) => {
+                        if i > 0 {
+                            *loaded = Loaded::default();
+                        }
+                        return Err(refused.into());
+                    }
+                };
+                for event in decided {
+                    loaded.state.apply(&event);
+                    events.push(event);
+                }
+            }
+            let version = loaded.version;
             match self
                 .store
-                .append(run_id, loaded.version, &events, idempotency_key)
+                .append(run_id, version, &events, idempotency_key)
                 .await
             {
                 Ok(version) => {
-                    for event in &events {
-                        loaded.state.apply(event);
-                    }
                     loaded.version = version;
                     return Ok(events);
                 }
                 Err(AppendError::Conflict) => {
                     tracing::debug!(%run_id, "append conflicted; reloading");
-                    loaded.fresh = false;
+                    *loaded = Loaded::default();
                 }
                 Err(AppendError::IdempotencyKeyTaken(owner)) => {
-                    return Err(CommandError::IdempotencyKeyTaken(owner))
+                    *loaded = Loaded::default();
+                    return Err(CommandError::IdempotencyKeyTaken(owner));
                 }
                 Err(AppendError::Store(error)) => {
-                    loaded.fresh = false;
+                    *loaded = Loaded::default();
                     return Err(error.into());
                 }
             }

@@ -81,10 +81,12 @@ impl Service {
         );
 
         let live = LiveHub::new(store.clone());
-        let mut tasks: Vec<JoinHandle<()>> = projector::all(&live)
-            .into_iter()
-            .map(|p| projector::spawn(store.clone(), p, instance_id.clone(), lease))
-            .collect();
+        let mut tasks: Vec<JoinHandle<()>> = vec![projector::spawn(
+            store.clone(),
+            projector::all(&live),
+            instance_id.clone(),
+            lease,
+        )];
         if config.discover_sessions {
             tasks.push(crate::ingestion::discovery::spawn(
                 ingestion.clone(),

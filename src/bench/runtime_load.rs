@@ -67,13 +67,21 @@ async fn recorded_and_projected(server: &ServerProcess) -> anyhow::Result<(i64, 
     Ok((recorded, store.slowest_checkpoint().await? >= head))
 }
 
-/// Waits until `expected` envelopes are recorded and projected.
-async fn wait_ingested(server: &ServerProcess, expected: i64) -> anyhow::Result<Instant> {
+/// Waits until `expected` envelopes are recorded, then until they are
+/// projected; answers both moments.
+async fn wait_ingested(
+    server: &ServerProcess,
+    expected: i64,
+) -> anyhow::Result<(Instant, Instant)> {
     let started = Instant::now();
+    let mut recorded_at = None;
     loop {
         let (recorded, projected) = recorded_and_projected(server).await?;
-        if recorded >= expected && projected {
-            return Ok(Instant::now());
+        if recorded >= expected {
+            let recorded_at = *recorded_at.get_or_insert_with(Instant::now);
+            if projected {
+                return Ok((recorded_at, Instant::now()));
+            }
         }
         if started.elapsed() > WAIT {
             bail!("only {recorded} of {expected} envelopes recorded (projected: {projected})");
@@ -101,6 +109,7 @@ pub async fn ingest(
         "env/s",
         (runs == 100).then_some(Goal::AtLeast(20_000.0)),
     );
+    let mut recorded_only = Figure::new(format!("{label}: recorded"), "env/s", None);
     let mut accepted = Figure::new(format!("{label}: runtime accepted"), "env/s", None);
     let mut ratio = Figure::new(
         format!("{label}: control plane / runtime"),
@@ -138,13 +147,15 @@ pub async fn ingest(
         }
         let all_accepted = started.elapsed().as_secs_f64();
         // SessionStarts of these runs may still be landing: count them in.
-        let done = wait_ingested(server, expected_start + total).await?;
-        let all_ingested = done.duration_since(started).as_secs_f64();
+        let (recorded, projected) = wait_ingested(server, expected_start + total).await?;
+        let all_ingested = projected.duration_since(started).as_secs_f64();
         cp = cp.with(total as f64 / all_ingested);
+        recorded_only =
+            recorded_only.with(total as f64 / recorded.duration_since(started).as_secs_f64());
         accepted = accepted.with(total as f64 / all_accepted);
         ratio = ratio.with(all_accepted / all_ingested);
     }
-    Ok(vec![cp, accepted, ratio])
+    Ok(vec![cp, recorded_only, accepted, ratio])
 }
 
 /// An SSE subscriber of a run's stream: reports `(messageId, when)` for each

@@ -97,26 +97,23 @@ impl ServerProcess {
             .stdout(Stdio::null())
             .spawn()
             .context("starting the control plane")?;
-        let server = ServerProcess {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            store: EventStore::open(&db.url).await?,
-        };
+        let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let started = Instant::now();
-        while http
-            .get(format!("{}/healthz", server.url))
-            .send()
-            .await
-            .is_err()
-        {
+        while http.get(format!("{url}/healthz")).send().await.is_err() {
             anyhow::ensure!(
                 started.elapsed() < Duration::from_secs(60),
                 "the control plane did not come up"
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        Ok(server)
+        // Opened once the server has migrated the store (SQLite migrations
+        // do not lock out a second migrator).
+        Ok(ServerProcess {
+            child,
+            url,
+            store: EventStore::open(&db.url).await?,
+        })
     }
 
     /// Resident memory of the server process, in KiB.

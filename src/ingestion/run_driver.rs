@@ -21,6 +21,7 @@ use aggregates::request::ExecutionRequest;
 use aggregates::{
     DomainError, MessageOutcome, OutboundMessage, RunCommand, RunState, RunStatus, Timestamp,
 };
+use futures::FutureExt;
 use prost::Message;
 use std::time::Duration;
 use uuid::Uuid;
@@ -319,19 +320,25 @@ impl RunDriver {
             let check_now = tokio::select! {
                 item = subscription.next() => match item {
                     Ok(Some(StreamItem::Envelope(envelope))) => {
-                        let commitment = envelope.message_type == "Commitment";
-                        if !self.record_envelope(&envelope).await? {
+                        // Whatever else the stream already holds is recorded
+                        // in the same append: one transaction per burst.
+                        let (batch, end) = ready_envelopes(self.run_id, envelope, &mut subscription);
+                        let commitment = batch.iter().any(|e| e.message_type == "Commitment");
+                        if !self.record_envelopes(&batch).await? {
                             return Ok(StreamEnd::Dropped(RuntimeError::Unavailable(
                                 "envelope ordinals out of step; re-subscribing".into(),
                             )));
                         }
+                        if let Some(end) = end {
+                            return Ok(StreamEnd::Dropped(end));
+                        }
                         commitment
                     }
                     Ok(Some(StreamItem::Error(error))) => {
-                        tracing::warn!(run_id = %self.run_id, code = %error.code, message = %error.message, "runtime stream error frame");
+                        log_error_frame(self.run_id, &error);
                         false
                     }
-                    Ok(None) => return Ok(StreamEnd::Dropped(RuntimeError::Unavailable("the runtime ended the stream".into()))),
+                    Ok(None) => return Ok(StreamEnd::Dropped(stream_ended())),
                     Err(error) => return Ok(StreamEnd::Dropped(error)),
                 },
                 _ = poll.tick() => true,
@@ -346,17 +353,26 @@ impl RunDriver {
         }
     }
 
-    /// Records one envelope as the next ordinal. `false` when the log and
-    /// the stream disagree on where we are (re-subscribe to realign).
-    async fn record_envelope(&self, envelope: &Envelope) -> Result<bool, DriveError> {
-        let ordinal = self.repo.load(self.run_id).await?.recorded_ordinals + 1;
-        let command = RunCommand::RecordEnvelope {
-            ordinal,
-            envelope: raw_envelope(envelope),
-            derived: derive_events(envelope),
-            received_at: Timestamp::now(),
+    /// Records envelopes as the next ordinals, in one append. `false` when
+    /// the log and the stream disagree on where we are (re-subscribe to
+    /// realign).
+    async fn record_envelopes(&self, envelopes: &[Envelope]) -> Result<bool, DriveError> {
+        let received_at = Timestamp::now();
+        let translated: Vec<_> = envelopes
+            .iter()
+            .map(|envelope| (raw_envelope(envelope), derive_events(envelope)))
+            .collect();
+        let build = |state: &RunState, i: usize| RunCommand::RecordEnvelope {
+            ordinal: state.recorded_ordinals + 1,
+            envelope: translated[i].0.clone(),
+            derived: translated[i].1.clone(),
+            received_at,
         };
-        match self.repo.execute(self.run_id, command).await {
+        match self
+            .repo
+            .execute_batch(self.run_id, translated.len(), build)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(CommandError::Domain(DomainError::EnvelopeAlreadyRecorded { .. }))
             | Err(CommandError::Domain(DomainError::EnvelopeOrdinalGap { .. })) => Ok(false),
@@ -425,7 +441,8 @@ impl RunDriver {
         while let Ok(Ok(Some(item))) = tokio::time::timeout(DRAIN_QUIET, subscription.next()).await
         {
             if let StreamItem::Envelope(envelope) = item {
-                if !self.record_envelope(&envelope).await? {
+                let (batch, end) = ready_envelopes(self.run_id, envelope, subscription);
+                if !self.record_envelopes(&batch).await? || end.is_some() {
                     break;
                 }
             }
@@ -494,4 +511,37 @@ where
             other => return other,
         }
     }
+}
+
+/// Most envelopes recorded in one append.
+const MAX_ENVELOPE_BATCH: usize = 512;
+
+/// `first` and the envelopes the subscription already holds (without
+/// waiting), up to [`MAX_ENVELOPE_BATCH`]; and how the stream ended, if it
+/// did right after them.
+fn ready_envelopes(
+    run_id: Uuid,
+    first: Envelope,
+    subscription: &mut SessionSubscription,
+) -> (Vec<Envelope>, Option<RuntimeError>) {
+    let mut batch = vec![first];
+    while batch.len() < MAX_ENVELOPE_BATCH {
+        // `next` is cancel-safe: a frame not yet complete stays buffered.
+        match subscription.next().now_or_never() {
+            None => break,
+            Some(Ok(Some(StreamItem::Envelope(envelope)))) => batch.push(envelope),
+            Some(Ok(Some(StreamItem::Error(error)))) => log_error_frame(run_id, &error),
+            Some(Ok(None)) => return (batch, Some(stream_ended())),
+            Some(Err(error)) => return (batch, Some(error)),
+        }
+    }
+    (batch, None)
+}
+
+fn stream_ended() -> RuntimeError {
+    RuntimeError::Unavailable("the runtime ended the stream".into())
+}
+
+fn log_error_frame(run_id: Uuid, error: &crate::runtime::pb::MacpError) {
+    tracing::warn!(%run_id, code = %error.code, message = %error.message, "runtime stream error frame");
 }

@@ -1,7 +1,7 @@
 //! Per-participant metrics across runs (`GET /dashboard/agents/metrics`),
 //! one `read_models` document per participant.
 
-use super::Projector;
+use super::{ModelCache, Projector};
 use crate::store::read_models::{ModelWrite, ProjectionTable};
 use crate::store::{EventStore, StoreError, StoredEvent};
 use async_trait::async_trait;
@@ -30,6 +30,7 @@ impl Projector for AgentMetricsProjector {
         &self,
         store: &EventStore,
         events: &[StoredEvent],
+        cache: &mut ModelCache,
     ) -> Result<Vec<ModelWrite>, StoreError> {
         let mut agents: BTreeMap<String, AgentMetrics> = BTreeMap::new();
         for stored in events {
@@ -40,12 +41,17 @@ impl Projector for AgentMetricsProjector {
                 continue;
             };
             if !agents.contains_key(participant) {
-                let loaded = match store.read_model_by_key(AGENT_METRICS, participant).await? {
-                    Some(doc) => serde_json::from_str(&doc)
-                        .map_err(|e| StoreError::Corrupt(format!("stored agent metrics: {e}")))?,
-                    None => AgentMetrics {
-                        participant_id: participant.to_string(),
-                        ..Default::default()
+                let cached = cache.take::<AgentMetrics>(AGENT_METRICS, participant);
+                let loaded = match cached {
+                    Some(agent) => agent,
+                    None => match store.read_model_by_key(AGENT_METRICS, participant).await? {
+                        Some(doc) => serde_json::from_str(&doc).map_err(|e| {
+                            StoreError::Corrupt(format!("stored agent metrics: {e}"))
+                        })?,
+                        None => AgentMetrics {
+                            participant_id: participant.to_string(),
+                            ..Default::default()
+                        },
                     },
                 };
                 agents.insert(participant.to_string(), loaded);
@@ -60,10 +66,11 @@ impl Projector for AgentMetricsProjector {
                 .map_err(|e| StoreError::Corrupt(format!("agent metrics: {e}")))?;
             writes.push(ModelWrite::Document {
                 projection: AGENT_METRICS,
-                key: participant,
+                key: participant.clone(),
                 doc,
                 position: agent.last_position,
             });
+            cache.put(AGENT_METRICS, participant, agent);
         }
         Ok(writes)
     }

@@ -2,7 +2,7 @@
 //! `GET /events`, SSE and replay. After each commit it wakes the live feeds
 //! of the runs it indexed, here and (on PostgreSQL) on other instances.
 
-use super::Projector;
+use super::{ModelCache, Projector};
 use crate::live::LiveHub;
 use crate::store::read_models::{ModelWrite, ProjectionTable};
 use crate::store::{EventStore, StoreError, StoredEvent};
@@ -28,6 +28,7 @@ impl Projector for CanonicalEventIndex {
         &self,
         _store: &EventStore,
         events: &[StoredEvent],
+        _cache: &mut ModelCache,
     ) -> Result<Vec<ModelWrite>, StoreError> {
         let mut writes = Vec::new();
         for event in events.iter().filter_map(|e| e.event.canonical()) {

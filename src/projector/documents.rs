@@ -1,6 +1,6 @@
 //! A [`Projection`] stored as one JSON document per run in `read_models`.
 
-use super::Projector;
+use super::{ModelCache, Projector};
 use crate::store::read_models::{ModelWrite, ProjectionTable};
 use crate::store::{EventStore, StoreError, StoredEvent};
 use async_trait::async_trait;
@@ -31,10 +31,15 @@ impl<P: Projection> Projector for DocumentProjector<P> {
         &self,
         store: &EventStore,
         events: &[StoredEvent],
+        cache: &mut ModelCache,
     ) -> Result<Vec<ModelWrite>, StoreError> {
         let mut writes = Vec::new();
         for (run_id, events) in by_run(events) {
-            let mut model = load_model::<P>(store, run_id).await?;
+            let key = run_id.to_string();
+            let mut model = match cache.take::<P>(P::NAME, &key) {
+                Some(model) => model,
+                None => load_model::<P>(store, run_id).await?,
+            };
             for event in &events {
                 model.apply(&event.event);
             }
@@ -43,10 +48,11 @@ impl<P: Projection> Projector for DocumentProjector<P> {
             let position = events.last().map_or(0, |e| e.position);
             writes.push(ModelWrite::Document {
                 projection: P::NAME,
-                key: run_id.to_string(),
+                key: key.clone(),
                 doc,
                 position,
             });
+            cache.put(P::NAME, key, model);
         }
         Ok(writes)
     }

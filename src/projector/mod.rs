@@ -11,11 +11,13 @@
 mod agents;
 mod canonical_index;
 mod documents;
+mod model_cache;
 mod run_list;
 
 pub use agents::{AgentMetricsProjector, AGENT_METRICS};
 pub use canonical_index::CanonicalEventIndex;
 pub use documents::{load_model, DocumentProjector};
+pub use model_cache::ModelCache;
 pub use run_list::RunListProjector;
 
 use crate::live::LiveHub;
@@ -49,11 +51,13 @@ pub trait Projector: Send + Sync + 'static {
     }
 
     /// The writes that fold `events` into the model. Reads what it needs
-    /// from the store; writes nothing itself.
+    /// from `cache`, else from the store, and leaves the models it folded in
+    /// `cache`; writes nothing itself.
     async fn project(
         &self,
         store: &EventStore,
         events: &[StoredEvent],
+        cache: &mut ModelCache,
     ) -> Result<Vec<ModelWrite>, StoreError>;
 
     /// After the batch and the checkpoint are committed (side effects that
@@ -92,8 +96,9 @@ pub async fn rebuild_run(
     let events = store.read_stream(run_id, 0).await?;
     store.delete_run_models(run_id, &documents).await?;
     let mut writes = Vec::new();
+    let mut cache = ModelCache::default();
     for projector in &projectors {
-        writes.extend(projector.project(store, &events).await?);
+        writes.extend(projector.project(store, &events, &mut cache).await?);
     }
     store.write_models(&writes).await?;
     for projector in &projectors {
@@ -112,45 +117,62 @@ pub fn lease_name(projector: &str) -> String {
     format!("projector:{projector}")
 }
 
-/// Runs `projector` under its lease until the task is aborted: catch up
-/// from its checkpoint, then follow new appends.
+/// Runs `projectors` until the task is aborted: the ones whose leases this
+/// instance holds follow the log together (one read and one transaction
+/// per batch for all of them: SQLite has one writer, and each extra writer
+/// would only wait for it). Leases it lacks are tried again every half
+/// lease, so a projector whose holder died is taken over.
 pub fn spawn(
     store: EventStore,
-    projector: Arc<dyn Projector>,
+    projectors: Vec<Arc<dyn Projector>>,
     owner: String,
     lease_ttl: Duration,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let lease = lease_name(projector.name());
         let ttl_ms = i64::try_from(lease_ttl.as_millis()).unwrap_or(i64::MAX);
         loop {
-            match store
-                .try_lease(&lease, &owner, Timestamp::now().unix_ms(), ttl_ms)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    tokio::time::sleep(lease_ttl / 2).await;
-                    continue;
-                }
-                Err(error) => {
-                    tracing::warn!(projector = projector.name(), %error, "cannot take the projector's lease");
-                    tokio::time::sleep(lease_ttl / 2).await;
-                    continue;
+            let mut held = Vec::new();
+            for projector in &projectors {
+                let lease = lease_name(projector.name());
+                match store
+                    .try_lease(&lease, &owner, Timestamp::now().unix_ms(), ttl_ms)
+                    .await
+                {
+                    Ok(true) => held.push(Arc::clone(projector)),
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(%lease, %error, "cannot take the projector's lease")
+                    }
                 }
             }
+            if held.is_empty() {
+                tokio::time::sleep(lease_ttl / 2).await;
+                continue;
+            }
+            let leases: Vec<String> = held.iter().map(|p| lease_name(p.name())).collect();
+            let keepers = leases
+                .iter()
+                .map(|lease| Box::pin(keep_lease(&store, lease, &owner, lease_ttl)));
+            // With every lease held there is nothing to look for.
+            let look_again = async {
+                if held.len() < projectors.len() {
+                    tokio::time::sleep(lease_ttl / 2).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
             let mut no_progress = |_, _| {};
-            let alone = [Arc::clone(&projector)];
             tokio::select! {
-                result = follow(&store, &alone, Follow::Forever, BATCH_SIZE, &mut no_progress) => {
+                result = follow(&store, &held, Follow::Forever, BATCH_SIZE, &mut no_progress) => {
                     if let Err(error) = result {
-                        tracing::warn!(projector = projector.name(), %error, "projector stopped; restarting");
+                        tracing::warn!(%error, "projectors stopped; restarting");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
-                () = keep_lease(&store, &lease, &owner, lease_ttl) => {
-                    tracing::warn!(projector = projector.name(), "lost the projector's lease");
+                _ = futures::future::select_all(keepers) => {
+                    tracing::warn!("lost a projector's lease");
                 }
+                () = look_again => {}
             }
         }
     })
@@ -198,6 +220,9 @@ pub async fn follow(
     progress: &mut (dyn FnMut(i64, usize) + Send),
 ) -> Result<(), StoreError> {
     let appended = store.appended();
+    // Valid for this call only: an error ends the call, and with it every
+    // model folded from a batch that was not committed.
+    let mut cache = ModelCache::default();
     let mut checkpoints = Vec::with_capacity(projectors.len());
     for projector in projectors {
         checkpoints.push(store.ensure_checkpoint(projector.name()).await?);
@@ -220,7 +245,11 @@ pub async fn follow(
                 // A rebuild resets checkpoints without appending anything:
                 // an idle projector would never notice at commit time.
                 for (projector, checkpoint) in projectors.iter().zip(checkpoints.iter_mut()) {
-                    *checkpoint = store.checkpoint(projector.name()).await?;
+                    let stored = store.checkpoint(projector.name()).await?;
+                    if stored != *checkpoint {
+                        cache.clear();
+                        *checkpoint = stored;
+                    }
                 }
             }
             continue;
@@ -233,7 +262,7 @@ pub async fn follow(
             .collect();
         let mut writes = Vec::new();
         for (projector, events) in projectors.iter().zip(&unseen) {
-            writes.extend(projector.project(store, events).await?);
+            writes.extend(projector.project(store, events, &mut cache).await?);
         }
         let mut batch = store.begin_projection().await?;
         batch.write_all(&writes).await?;

@@ -2,7 +2,7 @@
 //! stored as a row with the columns lists filter and sort on.
 
 use super::documents::by_run;
-use super::Projector;
+use super::{ModelCache, Projector};
 use crate::store::read_models::{ModelWrite, ProjectionTable, RunRow};
 use crate::store::{EventStore, StoreError, StoredEvent};
 use async_trait::async_trait;
@@ -25,19 +25,26 @@ impl Projector for RunListProjector {
         &self,
         store: &EventStore,
         events: &[StoredEvent],
+        cache: &mut ModelCache,
     ) -> Result<Vec<ModelWrite>, StoreError> {
         let mut writes = Vec::new();
         for (run_id, events) in by_run(events) {
-            let mut summary: RunSummary = match store.run_row(run_id).await? {
-                Some(doc) => serde_json::from_str(&doc).map_err(|e| {
-                    StoreError::Corrupt(format!("stored run row does not load: {e}"))
-                })?,
-                None => RunSummary::default(),
+            let key = run_id.to_string();
+            let cached = cache.take::<RunSummary>(self.name(), &key);
+            let mut summary: RunSummary = match cached {
+                Some(summary) => summary,
+                None => match store.run_row(run_id).await? {
+                    Some(doc) => serde_json::from_str(&doc).map_err(|e| {
+                        StoreError::Corrupt(format!("stored run row does not load: {e}"))
+                    })?,
+                    None => RunSummary::default(),
+                },
             };
             for event in &events {
                 summary.apply(&event.event);
             }
             if summary.id.is_none() {
+                cache.put(self.name(), key, summary);
                 continue;
             }
             let doc = serde_json::to_string(&summary)
@@ -60,6 +67,7 @@ impl Projector for RunListProjector {
                 search: searchable(&summary),
                 doc,
             }));
+            cache.put(self.name(), key, summary);
         }
         Ok(writes)
     }
