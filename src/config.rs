@@ -61,6 +61,28 @@ pub struct Config {
     /// The runtime provider name recorded on runs (`runtime.kind`).
     #[arg(long, env = "RUNTIME_KIND", default_value = "rust")]
     pub runtime_kind: String,
+    /// API keys, comma-separated: when set, every route but /healthz,
+    /// /readyz and /metrics needs `Authorization: Bearer <key>`.
+    #[arg(
+        long,
+        env = "AUTH_API_KEYS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub auth_api_keys: Vec<String>,
+    /// Origins allowed to call the API from a browser, comma-separated, or
+    /// `*`. Unset: no CORS headers (same-origin only).
+    #[arg(long, env = "CORS_ORIGIN", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
+    /// Largest request body accepted, in bytes (larger: 413).
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub body_limit_bytes: usize,
+    /// Requests per second per client (API key, else IP); 0: no limit.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 0)]
+    pub rate_limit_per_second: u32,
+    /// Requests a client may make at once above its rate (default: twice the rate).
+    #[arg(long, env = "RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
     /// Log filter, e.g. `info` or `macp_control_plane=debug,info`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,

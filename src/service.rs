@@ -3,7 +3,8 @@
 //! both start the service through [`Service::start`].
 
 use crate::config::{Config, EmbeddedStorageKind};
-use crate::http::{router, AppState};
+use crate::http::access::Access;
+use crate::http::{router, AppState, Guard};
 use crate::ingestion::Ingestion;
 use crate::live::LiveHub;
 use crate::projector;
@@ -105,19 +106,34 @@ impl Service {
             tracing::info!(resumed, "resuming unfinished runs");
         }
 
-        let app = router(AppState {
-            store: store.clone(),
-            repo,
-            ingestion,
-            runtime_kind: config.runtime_kind.clone(),
-            live,
-            sse_heartbeat_ms: config.stream_sse_heartbeat_ms,
-        });
+        let rate = config.rate_limit_per_second;
+        let guard = Guard {
+            access: Access::new(
+                config.auth_api_keys.clone(),
+                rate,
+                config.rate_limit_burst.unwrap_or(rate.saturating_mul(2)),
+            ),
+            body_limit_bytes: config.body_limit_bytes,
+            cors_origins: config.cors_origin.clone(),
+        };
+        let app = router(
+            AppState {
+                store: store.clone(),
+                repo,
+                ingestion,
+                runtime_kind: config.runtime_kind.clone(),
+                live,
+                sse_heartbeat_ms: config.stream_sse_heartbeat_ms,
+                http_counters: Default::default(),
+            },
+            guard,
+        );
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .await
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
         let address = listener.local_addr()?;
         tasks.push(tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::error!(%error, "HTTP server stopped");
             }

@@ -1,8 +1,48 @@
-//! Liveness: the process is up and serving.
+//! Probes: liveness (`/healthz`: the process serves) and readiness
+//! (`/readyz`: the store answers, the runtime answers, ingestion runs).
 
+use super::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
+use std::time::Duration;
+
+/// How long readiness waits for the store or the runtime.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn healthz() -> Json<Value> {
     Json(json!({"ok": true, "service": "macp-control-plane"}))
+}
+
+/// `{ok, database, runtime: {ok, runtimeKind, detail?}, streamConsumer}`;
+/// 503 unless the store and the runtime both answer.
+pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+    let database = match tokio::time::timeout(PROBE_TIMEOUT, app.store.ping()).await {
+        Ok(Ok(())) => json!({"ok": true}),
+        Ok(Err(error)) => json!({"ok": false, "detail": error.to_string()}),
+        Err(_) => json!({"ok": false, "detail": "the event store did not answer in time"}),
+    };
+    let runtime = app.ingestion.runtime();
+    let runtime = match tokio::time::timeout(PROBE_TIMEOUT, runtime.handshake()).await {
+        Ok(Ok(_)) => json!({"ok": true, "runtimeKind": app.runtime_kind}),
+        Ok(Err(error)) => {
+            json!({"ok": false, "runtimeKind": app.runtime_kind, "detail": error.to_string()})
+        }
+        Err(_) => json!({"ok": false, "runtimeKind": app.runtime_kind,
+                         "detail": "the runtime did not answer in time"}),
+    };
+    let ok = database["ok"] == true && runtime["ok"] == true;
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "ok": ok,
+        "database": database,
+        "runtime": runtime,
+        "streamConsumer": {"ok": true, "activeRuns": app.ingestion.active_runs()},
+    });
+    (status, Json(body))
 }

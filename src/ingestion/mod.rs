@@ -23,6 +23,9 @@ fn lease_name(run_id: Uuid) -> String {
     format!("run:{run_id}")
 }
 
+/// Runtime envelopes this process has recorded (for `/metrics`).
+pub static ENVELOPES_RECORDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 #[derive(Clone)]
 pub struct Ingestion {
     inner: Arc<Inner>,

@@ -23,6 +23,7 @@ use aggregates::{
 };
 use futures::FutureExt;
 use prost::Message;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -373,7 +374,10 @@ impl RunDriver {
             .execute_batch(self.run_id, translated.len(), build)
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                super::ENVELOPES_RECORDED.fetch_add(envelopes.len() as u64, Ordering::Relaxed);
+                Ok(true)
+            }
             Err(CommandError::Domain(DomainError::EnvelopeAlreadyRecorded { .. }))
             | Err(CommandError::Domain(DomainError::EnvelopeOrdinalGap { .. })) => Ok(false),
             Err(error) => Err(error.into()),

@@ -60,6 +60,11 @@ impl TestDb {
             stream_sse_heartbeat_ms: 15_000,
             run_lease_ms: 10_000,
             runtime_kind: "rust".into(),
+            auth_api_keys: vec![],
+            cors_origin: vec![],
+            body_limit_bytes: 2 * 1024 * 1024,
+            rate_limit_per_second: 0,
+            rate_limit_burst: None,
             log_level: "warn".into(),
             log_format: LogFormat::Text,
         }

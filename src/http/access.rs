@@ -1,0 +1,194 @@
+//! Who may call the API and how often: API keys (`Authorization: Bearer
+//! <key>`) on every route but the open probes, a token bucket per client
+//! (429 with `Retry-After`), and a JSON problem body for oversized bodies.
+//!
+//! Keys are compared in constant time and never logged or echoed: an error
+//! says a key is missing or wrong, never which.
+
+use super::error::ApiError;
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Routes that answer without a key: probes and scrapes.
+pub const OPEN_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// The access policy the middleware enforces.
+#[derive(Clone, Default)]
+pub struct Access {
+    keys: Arc<Vec<String>>,
+    limiter: Option<Arc<RateLimiter>>,
+}
+
+impl Access {
+    /// `keys` empty: the API is open. `requests_per_second` 0: no limit.
+    pub fn new(keys: Vec<String>, requests_per_second: u32, burst: u32) -> Access {
+        Access {
+            keys: Arc::new(keys.into_iter().filter(|k| !k.is_empty()).collect()),
+            limiter: (requests_per_second > 0)
+                .then(|| Arc::new(RateLimiter::new(requests_per_second, burst))),
+        }
+    }
+
+    /// The key presented, if it is one of ours.
+    fn accepts(&self, presented: &str) -> bool {
+        self.keys
+            .iter()
+            .any(|key| constant_time_eq(key.as_bytes(), presented.as_bytes()))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// The middleware: key check, then the client's rate limit.
+pub async fn enforce(State(access): State<Access>, request: Request, next: Next) -> Response {
+    let open = OPEN_ROUTES.contains(&request.uri().path());
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    if !open && !access.keys.is_empty() {
+        match presented {
+            None => return unauthenticated("missing API key: send Authorization: Bearer <key>"),
+            Some(key) if !access.accepts(key) => return unauthenticated("invalid API key"),
+            Some(_) => {}
+        }
+    }
+    if let (false, Some(limiter)) = (open, &access.limiter) {
+        let client = match presented {
+            Some(key) if !access.keys.is_empty() => format!("key:{}", fingerprint(key)),
+            _ => request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map_or_else(|| "unknown".to_string(), |info| info.0.ip().to_string()),
+        };
+        if let Err(wait_seconds) = limiter.take(&client) {
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                format!("too many requests; retry in {wait_seconds} s"),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(wait_seconds));
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+fn unauthenticated(message: &str) -> Response {
+    ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message).into_response()
+}
+
+/// A short, non-reversible name for a key, to bucket clients by key
+/// without keeping the key itself in the limiter's table.
+fn fingerprint(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Turns the body-limit layer's bare 413 into the API's problem body.
+pub async fn explain_payload_too_large(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "the request body is larger than the service accepts (BODY_LIMIT_BYTES)",
+        )
+        .into_response();
+    }
+    response
+}
+
+/// A token bucket per client: `rate` tokens a second, at most `burst`.
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+/// Clients remembered at most; past it idle buckets (full again) are dropped.
+const MAX_CLIENTS: usize = 10_000;
+
+impl RateLimiter {
+    pub fn new(rate: u32, burst: u32) -> RateLimiter {
+        RateLimiter {
+            rate: f64::from(rate),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes a token for `client`, or answers how many whole seconds until
+    /// one is there.
+    pub fn take(&self, client: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(client) {
+            let (rate, burst) = (self.rate, self.burst);
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
+            });
+        }
+        let (tokens, at) = buckets
+            .entry(client.to_string())
+            .or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_says_when_to_retry() {
+        let limiter = RateLimiter::new(1, 3);
+        for _ in 0..3 {
+            assert_eq!(limiter.take("a"), Ok(()));
+        }
+        assert_eq!(limiter.take("a"), Err(1));
+        assert_eq!(limiter.take("b"), Ok(()), "clients are limited apart");
+    }
+
+    #[test]
+    fn keys_match_exactly() {
+        let access = Access::new(vec!["k-1".into(), String::new()], 0, 0);
+        assert!(access.accepts("k-1"));
+        assert!(!access.accepts("k-2"));
+        assert!(!access.accepts("k-1 "));
+        assert!(!access.accepts(""), "an empty configured key is no key");
+    }
+}

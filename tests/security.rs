@@ -1,0 +1,236 @@
+//! Guarding the API: API keys on every route but the probes, a body limit
+//! and a rate limit with the API's problem body, request ids, CORS, the
+//! readiness and metrics endpoints, and no secret in any log line.
+
+mod support;
+
+use macp_control_plane::demo::decision_request;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use support::{Engine, TestDb};
+
+const KEY: &str = "s3cret-key-1";
+const WRONG_KEY: &str = "wrong-key-2";
+
+/// Every log line the service writes during this test binary.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+async fn body(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_api_is_guarded_and_says_why_it_refuses() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("debug,h2=info,hyper=info,tower=info")
+        .with_writer(move || writer.clone())
+        .init();
+
+    // Keys, on PostgreSQL (so that its URL's password is about too).
+    let db = TestDb::new(Engine::Postgres).await;
+    let mut config = db.config();
+    config.auth_api_keys = vec![KEY.into()];
+    config.body_limit_bytes = 64 * 1024;
+    let service = macp_control_plane::service::Service::start(&config)
+        .await
+        .unwrap();
+    let url = format!("http://{}", service.address);
+    let http = reqwest::Client::new();
+
+    let (status, refused) = body(http.get(format!("{url}/runs")).send().await.unwrap()).await;
+    assert_eq!(status, 401);
+    assert_eq!(refused["errorCode"], "UNAUTHENTICATED");
+    let wrong = http
+        .get(format!("{url}/runs"))
+        .bearer_auth(WRONG_KEY)
+        .send()
+        .await
+        .unwrap();
+    let (status, refused) = body(wrong).await;
+    assert_eq!(
+        (status, refused["message"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid API key"))
+    );
+    let created = http
+        .post(format!("{url}/runs"))
+        .bearer_auth(KEY)
+        .json(&decision_request())
+        .send()
+        .await
+        .unwrap();
+    let request_id = created
+        .headers()
+        .get("x-request-id")
+        .expect("every response carries a request id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(!request_id.is_empty());
+    let (status, run) = body(created).await;
+    assert_eq!(status, 202, "{run}");
+    let echoed = http
+        .get(format!("{url}/runs"))
+        .bearer_auth(KEY)
+        .header("x-request-id", "client-chosen-id")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "client-chosen-id");
+
+    // The probes and the scrape need no key.
+    let (status, ready) = body(http.get(format!("{url}/readyz")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(
+        (
+            ready["database"]["ok"].as_bool(),
+            ready["runtime"]["ok"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert_eq!(
+        http.get(format!("{url}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let metrics = http.get(format!("{url}/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.unwrap();
+    for expected in [
+        "macp_http_requests_total{method=\"GET\",route=\"/runs\",status=\"401\"} 2",
+        "macp_http_requests_total{method=\"POST\",route=\"/runs\",status=\"202\"} 1",
+        "macp_projector_lag_events{projector=\"run_state\"}",
+        "macp_envelopes_recorded_total",
+        "macp_sse_subscribers 0",
+    ] {
+        assert!(metrics.contains(expected), "{expected} in\n{metrics}");
+    }
+
+    // A body over the limit: 413 with the problem body, nothing started.
+    let mut huge = decision_request();
+    huge["session"]["metadata"]["blob"] = Value::String("x".repeat(100 * 1024));
+    let too_large = http
+        .post(format!("{url}/runs"))
+        .bearer_auth(KEY)
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    let (status, refused) = body(too_large).await;
+    assert_eq!(
+        (status, refused["errorCode"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("PAYLOAD_TOO_LARGE"))
+    );
+    let (_, runs) = body(
+        http.get(format!("{url}/runs"))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(runs["total"].as_i64() <= Some(1), "{runs}");
+    drop(service);
+
+    // A rate limit and browser origins, on SQLite.
+    let db = TestDb::new(Engine::Sqlite).await;
+    let mut config = db.config();
+    config.rate_limit_per_second = 1;
+    config.rate_limit_burst = Some(2);
+    config.cors_origin = vec!["http://ui.example".into()];
+    let service = macp_control_plane::service::Service::start(&config)
+        .await
+        .unwrap();
+    let url = format!("http://{}", service.address);
+    let statuses = [
+        http.get(format!("{url}/runs"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        http.get(format!("{url}/runs"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+    ];
+    assert_eq!(statuses, [200, 200], "the burst is allowed");
+    let limited = http.get(format!("{url}/runs")).send().await.unwrap();
+    let retry_after = limited.headers().get("retry-after").cloned();
+    let (status, refused) = body(limited).await;
+    assert_eq!(
+        (status, refused["errorCode"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("RATE_LIMITED"))
+    );
+    assert_eq!(retry_after.unwrap(), "1");
+    assert_eq!(
+        http.get(format!("{url}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "probes are not limited"
+    );
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, format!("{url}/runs"))
+        .header("origin", "http://ui.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "http://ui.example"
+    );
+    drop(service);
+
+    // Secrets never reach a log line, though requests carried them.
+    let text = logs.text();
+    assert!(text.contains(&request_id), "the request id is logged");
+    let password = db_password(&std::env::var("TEST_DATABASE_URL").unwrap());
+    for secret in [
+        KEY.to_string(),
+        WRONG_KEY.to_string(),
+        format!(":{password}@"),
+    ] {
+        assert!(
+            !text.contains(&secret),
+            "a secret ({secret}) is in the logs"
+        );
+    }
+}
+
+/// The password of a `postgres://user:password@host/db` URL.
+fn db_password(url: &str) -> String {
+    let credentials = url.split("://").nth(1).unwrap().split('@').next().unwrap();
+    credentials
+        .split(':')
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
