@@ -17,7 +17,7 @@ use crate::store::EventStore;
 use aggregates::Timestamp;
 use anyhow::{bail, Context};
 use futures::future::select_all;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressState, ProgressStyle};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -62,11 +62,15 @@ pub async fn run(
     }
     let chosen = choose(&live, projection.as_deref())?;
     let summary = rebuild(&store, chosen, true).await?;
+    let by_service = summary.projections - summary.folded_here;
     println!(
-        "rebuilt {} projection(s) ({} folded here, the rest by the running service) over {} log \
-         events in {:.2} s: {:.0} log events/s",
+        "rebuilt {} projection(s){} over {} log events in {:.2} s: {:.0} log events/s",
         summary.projections,
-        summary.folded_here,
+        if by_service > 0 {
+            format!(" ({by_service} by the running service)")
+        } else {
+            String::new()
+        },
         summary.log_events,
         summary.seconds,
         summary.events_per_second()
@@ -125,23 +129,29 @@ pub async fn rebuild(
         MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
     };
     let style = ProgressStyle::with_template(
-        "{prefix:>22} {bar:32} {pos}/{len} log positions  {per_sec}  ETA {eta}",
+        "{prefix:>22} {bar:32} {pos}/{len} log positions  {rate}  ETA {eta}",
     )
-    .context("progress bar template")?;
-    let bar = |prefix: String| {
+    .context("progress bar template")?
+    .with_key(
+        "rate",
+        |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+            let _ = write!(out, "{:.0} events/s", state.per_sec());
+        },
+    );
+    let bar = |prefix: String, shown: bool| {
+        if !shown {
+            return ProgressBar::hidden();
+        }
         let bar = bars.add(ProgressBar::new(head.unsigned_abs()));
         bar.set_style(style.clone());
         bar.set_prefix(prefix);
         bar
     };
     let folded_here = here.len();
-    let watch = watch_elsewhere(store, &elsewhere, head, bar("by the service".into()));
-    let fold = fold_here(
-        store,
-        &here,
-        &owner,
-        bar(format!("{folded_here} folded here")),
-    );
+    let watched_bar = bar("by the service".into(), !elsewhere.is_empty());
+    let folded_bar = bar(format!("{folded_here} folded here"), folded_here > 0);
+    let watch = watch_elsewhere(store, &elsewhere, head, watched_bar);
+    let fold = fold_here(store, &here, &owner, folded_bar);
     let (watched, folded) = tokio::join!(watch, fold);
     watched?;
     folded?;

@@ -21,6 +21,16 @@ const MODE: &str = "ext.multi_round.v1";
 const PARTICIPANTS: [&str; 4] = ["p0", "p1", "p2", "p3"];
 const WAIT: Duration = Duration::from_secs(300);
 
+/// An HTTP client of the server under test, and a runtime client for the
+/// participants (dev-mode auth: each send authenticates as its sender).
+fn clients(
+    server: &ServerProcess,
+    runtime_address: &str,
+) -> anyhow::Result<(Client, RuntimeClient)> {
+    let runtime = RuntimeClient::connect_lazy(runtime_address, Credentials::Dev, None)?;
+    Ok((Client::new(&server.url), runtime))
+}
+
 /// Starts a multi-round run and waits until the control plane follows it.
 async fn start_run(client: &Client) -> anyhow::Result<String> {
     let participants: Vec<Value> = PARTICIPANTS.iter().map(|p| json!({"id": p})).collect();
@@ -101,8 +111,7 @@ pub async fn ingest(
     per_run: usize,
     repeat: usize,
 ) -> anyhow::Result<Vec<Figure>> {
-    let client = Client::new(&server.url);
-    let runtime = RuntimeClient::connect_lazy(runtime_address, Credentials::Dev, None)?;
+    let (client, runtime) = clients(server, runtime_address)?;
     let label = format!("ingest, {runs} run(s)");
     let mut cp = Figure::new(
         format!("{label}: recorded+projected"),
@@ -242,8 +251,7 @@ pub async fn latency(
     count: usize,
     repeat: usize,
 ) -> anyhow::Result<Figure> {
-    let client = Client::new(&server.url);
-    let runtime = RuntimeClient::connect_lazy(runtime_address, Credentials::Dev, None)?;
+    let (client, runtime) = clients(server, runtime_address)?;
     let mut p50 = Vec::new();
     let mut p99 = Figure::new(
         "latency runtime send -> SSE delivery p99",
@@ -284,8 +292,7 @@ pub async fn fanout(
     sizes: &Sizes,
     repeat: usize,
 ) -> anyhow::Result<Vec<Figure>> {
-    let client = Client::new(&server.url);
-    let runtime = RuntimeClient::connect_lazy(runtime_address, Credentials::Dev, None)?;
+    let (client, runtime) = clients(server, runtime_address)?;
     let subscribers = sizes.fanout_subscribers;
     let label = format!("fan-out, {subscribers} SSE subscribers");
     let mut p99 = Figure::new(
@@ -335,8 +342,7 @@ pub async fn reads(
     sizes: &Sizes,
     repeat: usize,
 ) -> anyhow::Result<Vec<Figure>> {
-    let client = Client::new(&server.url);
-    let runtime = RuntimeClient::connect_lazy(runtime_address, Credentials::Dev, None)?;
+    let (client, runtime) = clients(server, runtime_address)?;
     let run_id = start_run(&client).await?;
     // A run with some history: 40 contributions.
     paced_sends(&runtime, &run_id, 40, Duration::from_millis(1)).await?;
