@@ -149,21 +149,41 @@ fn payload_errors(request: &ExecutionRequest) -> Vec<FieldError> {
 /// that exists, the same fold is run over its stream (read-your-writes).
 pub async fn read_model<P: Projection>(app: &AppState, run_id: Uuid) -> Result<P, ApiError> {
     visible_summary(app, run_id).await?;
-    if app.store.read_model(P::NAME, run_id).await?.is_some() {
-        return Ok(load_model::<P>(&app.store, run_id).await?);
+    match app.store.read_model(P::NAME, run_id).await? {
+        Some(doc) => parse_model(&doc),
+        None => Ok(fold_stream(app, run_id).await?),
     }
+}
+
+/// As [`read_model`], as JSON: the stored document is answered as it is,
+/// without parsing it and serializing it again.
+pub async fn read_model_json<P: Projection>(
+    app: &AppState,
+    run_id: Uuid,
+) -> Result<String, ApiError> {
+    visible_summary(app, run_id).await?;
+    match app.store.read_model(P::NAME, run_id).await? {
+        Some(doc) => Ok(doc),
+        None => {
+            serde_json::to_string(&fold_stream::<P>(app, run_id).await?).map_err(ApiError::internal)
+        }
+    }
+}
+
+fn parse_model<P: Projection>(doc: &str) -> Result<P, ApiError> {
+    serde_json::from_str(doc).map_err(|e| ApiError::internal(format!("stored {}: {e}", P::NAME)))
+}
+
+async fn fold_stream<P: Projection>(app: &AppState, run_id: Uuid) -> Result<P, ApiError> {
     let events = app.store.read_stream(run_id, 0).await?;
     Ok(P::fold(events.iter().map(|e| &e.event)))
 }
 
 /// The run's summary, or 404 when there is no such run or it was deleted.
 pub async fn visible_summary(app: &AppState, run_id: Uuid) -> Result<RunSummary, ApiError> {
-    let summary = match app.store.read_model(RunSummary::NAME, run_id).await? {
-        Some(_) => load_model::<RunSummary>(&app.store, run_id).await?,
-        None => {
-            let events = app.store.read_stream(run_id, 0).await?;
-            RunSummary::fold(events.iter().map(|e| &e.event))
-        }
+    let summary: RunSummary = match app.store.read_model(RunSummary::NAME, run_id).await? {
+        Some(doc) => parse_model(&doc)?,
+        None => fold_stream(app, run_id).await?,
     };
     match summary.id {
         Some(_) if !summary.deleted => Ok(summary),
@@ -203,9 +223,14 @@ pub async fn get_run(
 pub async fn get_state(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<RunStateView>, ApiError> {
+) -> Result<Response, ApiError> {
     let run_id = run_id(&id)?;
-    Ok(Json(read_model::<RunStateView>(&app, run_id).await?))
+    let body = read_model_json::<RunStateView>(&app, run_id).await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 /// `GET /runs/:id/events?afterSeq&limit`: a bare array in seq order.
