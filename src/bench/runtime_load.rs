@@ -168,12 +168,13 @@ pub async fn ingest(
 }
 
 /// An SSE subscriber of a run's stream: reports `(messageId, when)` for each
-/// `message.received` it gets, and once when its snapshot arrives.
+/// `message.received` it gets, and once when its snapshot arrives. Aborting
+/// the task closes its connection.
 fn subscribe(
     url: String,
     deliveries: mpsc::UnboundedSender<(String, Instant)>,
     connected: mpsc::UnboundedSender<()>,
-) {
+) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
         let Ok(response) = reqwest::get(&url).await else {
             return;
@@ -199,7 +200,8 @@ fn subscribe(
                 }
             }
         }
-    });
+    })
+    .abort_handle()
 }
 
 /// Sends `count` envelopes into `run_id`, one every `gap`, and answers when
@@ -262,7 +264,7 @@ pub async fn latency(
         let run_id = start_run(&client).await?;
         let (deliver, mut deliveries) = mpsc::unbounded_channel();
         let (connect, mut connected) = mpsc::unbounded_channel();
-        subscribe(
+        let subscriber = subscribe(
             format!("{}/runs/{run_id}/stream", server.url),
             deliver,
             connect,
@@ -273,6 +275,7 @@ pub async fn latency(
             .context("the subscriber never connected")?;
         let sent = paced_sends(&runtime, &run_id, count, Duration::from_millis(5)).await?;
         let delays = delays(&mut deliveries, &sent, count).await;
+        subscriber.abort();
         if delays.len() < count {
             bail!("the subscriber got {} of {count} envelopes", delays.len());
         }
@@ -311,8 +314,9 @@ pub async fn fanout(
         let (deliver, mut deliveries) = mpsc::unbounded_channel();
         let (connect, mut connected) = mpsc::unbounded_channel();
         let url = format!("{}/runs/{run_id}/stream", server.url);
+        let mut subscribers_open = Vec::with_capacity(subscribers);
         for _ in 0..subscribers {
-            subscribe(url.clone(), deliver.clone(), connect.clone());
+            subscribers_open.push(subscribe(url.clone(), deliver.clone(), connect.clone()));
         }
         drop((deliver, connect));
         for _ in 0..subscribers {
@@ -330,7 +334,11 @@ pub async fn fanout(
             bail!("subscribers got {} of {expected} deliveries", delays.len());
         }
         p99 = p99.with(p50_p99(delays).1);
-        // Dropping the receiver ends the subscriber tasks at their next event.
+        // Closed before the next repetition or figure, which must not share
+        // the server with them.
+        subscribers_open
+            .iter()
+            .for_each(tokio::task::AbortHandle::abort);
     }
     Ok(vec![p99, memory])
 }
