@@ -24,6 +24,7 @@ use crate::live::LiveHub;
 use crate::run_repository::RunRepository;
 use crate::store::EventStore;
 use axum::http::{HeaderName, HeaderValue};
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
@@ -56,9 +57,12 @@ pub struct Guard {
 pub fn router(state: AppState, guard: Guard) -> Router {
     let counters = state.http_counters.clone();
     routes()
-        // Layers run bottom-up on a request: the request id is set first,
-        // so every log line and response carries it.
+        // Each layer wraps the ones above it, so a request meets the last
+        // one first: its id is set before anything else, and every log line
+        // and response carries it.
         .layer(middleware::from_fn_with_state(guard.access, access::enforce))
+        // BODY_LIMIT_BYTES alone decides, not axum's own 2 MB default.
+        .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(guard.body_limit_bytes))
         .layer(middleware::from_fn(access::explain_payload_too_large))
         // Outside the guards, so that refusals are counted too.
