@@ -325,7 +325,7 @@ impl RunDriver {
                         // in the same append: one transaction per burst.
                         let (batch, end) = ready_envelopes(self.run_id, envelope, &mut subscription);
                         let commitment = batch.iter().any(|e| e.message_type == "Commitment");
-                        if !self.record_envelopes(&batch).await? {
+                        if !self.record_envelopes(first_ordinal(&subscription, &batch), &batch).await? {
                             return Ok(StreamEnd::Dropped(RuntimeError::Unavailable(
                                 "envelope ordinals out of step; re-subscribing".into(),
                             )));
@@ -354,17 +354,21 @@ impl RunDriver {
         }
     }
 
-    /// Records envelopes as the next ordinals, in one append. `false` when
-    /// the log and the stream disagree on where we are (re-subscribe to
-    /// realign).
-    async fn record_envelopes(&self, envelopes: &[Envelope]) -> Result<bool, DriveError> {
+    /// Records envelopes, the first at session ordinal `first`, in one
+    /// append. `false` when that is not where the log ends (the aggregate
+    /// refuses a recorded or skipped ordinal): re-subscribe to realign.
+    async fn record_envelopes(
+        &self,
+        first: u64,
+        envelopes: &[Envelope],
+    ) -> Result<bool, DriveError> {
         let received_at = Timestamp::now();
         let translated: Vec<_> = envelopes
             .iter()
             .map(|envelope| (raw_envelope(envelope), derive_events(envelope)))
             .collect();
-        let build = |state: &RunState, i: usize| RunCommand::RecordEnvelope {
-            ordinal: state.recorded_ordinals + 1,
+        let build = |_: &RunState, i: usize| RunCommand::RecordEnvelope {
+            ordinal: first + i as u64,
             envelope: translated[i].0.clone(),
             derived: translated[i].1.clone(),
             received_at,
@@ -446,7 +450,8 @@ impl RunDriver {
         {
             if let StreamItem::Envelope(envelope) = item {
                 let (batch, end) = ready_envelopes(self.run_id, envelope, subscription);
-                if !self.record_envelopes(&batch).await? || end.is_some() {
+                let first = first_ordinal(subscription, &batch);
+                if !self.record_envelopes(first, &batch).await? || end.is_some() {
                     break;
                 }
             }
@@ -540,6 +545,12 @@ fn ready_envelopes(
         }
     }
     (batch, None)
+}
+
+/// The session ordinal of the first envelope of `batch`, the subscription
+/// having delivered them all.
+fn first_ordinal(subscription: &SessionSubscription, batch: &[Envelope]) -> u64 {
+    subscription.last_ordinal() + 1 - batch.len() as u64
 }
 
 fn stream_ended() -> RuntimeError {

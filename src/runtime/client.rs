@@ -171,6 +171,7 @@ impl RuntimeClient {
         Ok(SessionSubscription {
             inbound: response.into_inner(),
             _writer: writer,
+            delivered: after_sequence,
         })
     }
 }
@@ -397,6 +398,9 @@ pub struct SessionSubscription {
     /// Never used to send, only kept: dropping it half-closes the stream,
     /// and the runtime ends a stream whose client half-closed.
     _writer: mpsc::Sender<StreamSessionRequest>,
+    /// The session ordinal of the last envelope delivered (the runtime's
+    /// envelopes carry none: the subscription counts from `after_sequence`).
+    delivered: u64,
 }
 
 /// What the subscription delivered next.
@@ -407,12 +411,19 @@ pub enum StreamItem {
 }
 
 impl SessionSubscription {
+    /// The session ordinal of the last envelope [`next`](Self::next)
+    /// delivered (`after_sequence` before the first).
+    pub fn last_ordinal(&self) -> u64 {
+        self.delivered
+    }
+
     /// The next item, or `Ok(None)` when the runtime ended the stream.
     pub async fn next(&mut self) -> Result<Option<StreamItem>, RuntimeError> {
         match self.inbound.message().await? {
             None => Ok(None),
             Some(frame) => Ok(match frame.response {
                 Some(stream_session_response::Response::Envelope(envelope)) => {
+                    self.delivered += 1;
                     Some(StreamItem::Envelope(envelope))
                 }
                 Some(stream_session_response::Response::Error(error)) => {
