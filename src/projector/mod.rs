@@ -227,12 +227,17 @@ pub async fn follow(
     for projector in projectors {
         checkpoints.push(store.ensure_checkpoint(projector.name()).await?);
     }
+    // The next batch, read while the previous one committed.
+    let mut prefetched: Option<Vec<StoredEvent>> = None;
     loop {
         let woken = appended.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
         let from = checkpoints.iter().copied().min().unwrap_or(0);
-        let events = store.read_all(from, batch_size).await?;
+        let events = match prefetched.take() {
+            Some(events) => events,
+            None => store.read_all(from, batch_size).await?,
+        };
         let Some(last) = events.last().map(|e| e.position) else {
             if how == Follow::UntilCaughtUp {
                 return Ok(());
@@ -271,7 +276,12 @@ pub async fn follow(
                 batch.advance(projector.name(), *checkpoint, last).await?;
             }
         }
-        batch.commit().await?;
+        // The log after `last` does not depend on this commit: read it
+        // meanwhile. An empty read is dropped, to be done again once the
+        // wake-up above is armed, so that no append slips between the two.
+        let (committed, next) = tokio::join!(batch.commit(), store.read_all(last, batch_size));
+        committed?;
+        prefetched = Some(next?).filter(|next| !next.is_empty());
         for ((projector, checkpoint), events) in
             projectors.iter().zip(checkpoints.iter_mut()).zip(&unseen)
         {
