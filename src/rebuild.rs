@@ -150,15 +150,15 @@ pub async fn rebuild(
     let folded_here = here.len();
     let watched_bar = bar("by the service".into(), !elsewhere.is_empty());
     let folded_bar = bar(format!("{folded_here} folded here"), folded_here > 0);
-    let watch = watch_elsewhere(store, &elsewhere, head, watched_bar);
+    let watch = watch_elsewhere(store, &elsewhere, head, &owner, watched_bar);
     let fold = fold_here(store, &here, &owner, folded_bar);
     let (watched, folded) = tokio::join!(watch, fold);
-    watched?;
+    let taken_over = watched?;
     folded?;
     Ok(RebuildSummary {
         projections,
         log_events: head,
-        folded_here,
+        folded_here: folded_here + taken_over,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -197,26 +197,61 @@ async fn fold_here(
     Ok(())
 }
 
-/// Waits until a running service has re-folded `projectors` to `head`.
+/// Waits until a running service has re-folded `projectors` to `head`. A
+/// projector whose checkpoint stops moving for a lease's life is taken over
+/// once its lease lapses (its holder died without releasing it) and folded
+/// here. Answers how many it took over.
 async fn watch_elsewhere(
     store: &EventStore,
     projectors: &[Arc<dyn Projector>],
     head: i64,
+    owner: &str,
     bar: ProgressBar,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
     if projectors.is_empty() {
         bar.finish_and_clear();
-        return Ok(());
+        return Ok(0);
     }
+    let mut waiting = projectors.to_vec();
+    let mut taken_over = 0;
+    let (mut last_seen, mut last_move) = (-1, Instant::now());
     loop {
         let mut slowest = head;
-        for projector in projectors {
+        for projector in &waiting {
             slowest = slowest.min(store.checkpoint(projector.name()).await?);
         }
         bar.set_position(slowest.clamp(0, head).unsigned_abs());
         if slowest >= head {
             bar.finish();
-            return Ok(());
+            return Ok(taken_over);
+        }
+        if slowest != last_seen {
+            (last_seen, last_move) = (slowest, Instant::now());
+        } else if last_move.elapsed() > LEASE_TTL {
+            let ttl_ms = i64::try_from(LEASE_TTL.as_millis()).unwrap_or(i64::MAX);
+            let mut taken = Vec::new();
+            let mut still_waiting = Vec::new();
+            for projector in waiting {
+                let lease = projector::lease_name(projector.name());
+                if store
+                    .try_lease(&lease, owner, Timestamp::now().unix_ms(), ttl_ms)
+                    .await?
+                {
+                    taken.push(projector);
+                } else {
+                    still_waiting.push(projector);
+                }
+            }
+            waiting = still_waiting;
+            if !taken.is_empty() {
+                taken_over += taken.len();
+                fold_here(store, &taken, owner, ProgressBar::hidden()).await?;
+            }
+            if waiting.is_empty() {
+                bar.finish();
+                return Ok(taken_over);
+            }
+            last_move = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
