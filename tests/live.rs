@@ -307,3 +307,73 @@ async fn replay_streams_the_recording_and_state_is_the_folded_prefix() {
         .unwrap();
     assert_eq!(whole, live);
 }
+
+/// A run long enough for run-state snapshots: the replay state at every
+/// seq around and between them is still exactly the fold of the prefix.
+#[tokio::test]
+async fn replay_state_from_snapshots_is_the_folded_prefix() {
+    use macp_control_plane::projector::SNAPSHOT_EVERY;
+    use projections::{Projection, RunStateView};
+
+    let db = TestDb::new(Engine::Sqlite).await;
+    let store = db.store().await;
+    let envelopes = usize::try_from(SNAPSHOT_EVERY).unwrap() + 200;
+    let (run_id, _) = macp_control_plane::seed::seed_run(&store, envelopes)
+        .await
+        .unwrap();
+    let service = db.start().await;
+    let started = std::time::Instant::now();
+    while store.slowest_checkpoint().await.unwrap() < store.head_position().await.unwrap() {
+        assert!(started.elapsed() < WAIT, "the seeded run was not projected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = store.read_stream(run_id, 0).await.unwrap();
+    let latest = log
+        .iter()
+        .filter_map(|e| e.event.canonical())
+        .map(|e| e.seq)
+        .max()
+        .unwrap();
+    assert!(
+        latest > 2 * SNAPSHOT_EVERY,
+        "two snapshots at least: {latest}"
+    );
+    assert!(
+        store
+            .latest_snapshot(run_id, latest)
+            .await
+            .unwrap()
+            .is_some(),
+        "the snapshots were taken"
+    );
+    let prefix = |seq: u64| {
+        RunStateView::fold(
+            log.iter()
+                .map(|e| &e.event)
+                .take_while(|e| e.canonical().is_none_or(|c| c.seq <= seq)),
+        )
+    };
+    let every = SNAPSHOT_EVERY;
+    for seq in [
+        1,
+        every - 1,
+        every,
+        every + 1,
+        2 * every - 1,
+        2 * every,
+        2 * every + 7,
+        latest,
+    ] {
+        let (status, state) = service
+            .client
+            .get(&format!("/runs/{run_id}/replay/state?seq={seq}"))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{state}");
+        assert_eq!(
+            state,
+            serde_json::to_value(prefix(seq)).unwrap(),
+            "state at seq {seq}"
+        );
+    }
+}

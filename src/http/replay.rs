@@ -8,6 +8,7 @@ use super::body::{parse_json, query_int, run_id};
 use super::error::ApiError;
 use super::runs::visible_summary;
 use super::AppState;
+use crate::projector::Snapshot;
 use aggregates::{CanonicalEvent, FieldError, RunEvent};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -226,16 +227,31 @@ pub async fn state(
 }
 
 /// The run-state view after canonical event `seq`, reading nothing past it:
-/// the request (the stream's first event) and the indexed events up to
-/// `seq`, or, when the index has not caught up, the log up to `seq`.
+/// the latest snapshot at or below `seq` (else the request, the stream's
+/// first event) and the indexed events after it up to `seq`; or, when the
+/// index has not caught up, the log up to `seq`.
 pub async fn state_at(app: &AppState, run_id: Uuid, seq: u64) -> Result<RunStateView, ApiError> {
     let latest = visible_summary(app, run_id).await?.last_event_seq;
     let target = seq.min(latest);
-    let first = app.store.read_stream_limited(run_id, 0, 1).await?;
-    let mut view = RunStateView::fold(first.iter().map(|e| &e.event));
+    let mut view = match app.store.latest_snapshot(run_id, target).await? {
+        Some(doc) => {
+            serde_json::from_str::<Snapshot>(&doc)
+                .map_err(ApiError::internal)?
+                .view
+        }
+        None => {
+            let first = app.store.read_stream_limited(run_id, 0, 1).await?;
+            RunStateView::fold(first.iter().map(|e| &e.event))
+        }
+    };
+    let after = view.timeline.latest_seq;
     let docs = app
         .store
-        .canonical_events_through(run_id, i64::try_from(target).unwrap_or(i64::MAX))
+        .canonical_events(
+            run_id,
+            i64::try_from(after).unwrap_or(i64::MAX),
+            i64::try_from(target.saturating_sub(after)).unwrap_or(i64::MAX),
+        )
         .await?;
     for doc in &docs {
         let event: CanonicalEvent = serde_json::from_str(doc).map_err(ApiError::internal)?;

@@ -13,12 +13,14 @@ mod canonical_index;
 mod documents;
 mod model_cache;
 mod run_list;
+mod snapshots;
 
 pub use agents::{AgentMetricsProjector, AGENT_METRICS};
 pub use canonical_index::CanonicalEventIndex;
 pub use documents::{load_model, DocumentProjector};
 pub use model_cache::ModelCache;
 pub use run_list::RunListProjector;
+pub use snapshots::{snapshot_key, RunStateSnapshots, Snapshot, SNAPSHOTS, SNAPSHOT_EVERY};
 
 use crate::live::LiveHub;
 use crate::store::read_models::{ModelWrite, ProjectionTable};
@@ -77,6 +79,7 @@ pub fn all(live: &LiveHub) -> Vec<Arc<dyn Projector>> {
         Arc::new(DocumentProjector::<projections::RunArtifacts>::default()),
         Arc::new(DocumentProjector::<projections::RunTraces>::default()),
         Arc::new(AgentMetricsProjector),
+        Arc::new(RunStateSnapshots),
     ]
 }
 

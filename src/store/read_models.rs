@@ -386,6 +386,28 @@ impl EventStore {
             .await
     }
 
+    /// The latest run-state snapshot of a run taken at or below `seq` (see
+    /// `projector::snapshots`), as JSON.
+    pub async fn latest_snapshot(
+        &self,
+        run_id: Uuid,
+        seq: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT doc FROM read_models WHERE projection = $1 AND run_id > $2 AND run_id <= $3 \
+             ORDER BY run_id DESC LIMIT 1",
+        )
+        .bind(crate::projector::SNAPSHOTS)
+        .bind(format!("{run_id}@"))
+        .bind(crate::projector::snapshot_key(run_id, seq))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get(0)?),
+            None => None,
+        })
+    }
+
     /// Canonical events of a run with `seq > after_seq`, in order, as JSON.
     pub async fn canonical_events(
         &self,
@@ -399,22 +421,6 @@ impl EventStore {
         .bind(run_id.to_string())
         .bind(after_seq)
         .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
-    }
-
-    /// Canonical events of a run with `seq ≤ through_seq`, in order.
-    pub async fn canonical_events_through(
-        &self,
-        run_id: Uuid,
-        through_seq: i64,
-    ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT doc FROM canonical_events WHERE run_id = $1 AND seq <= $2 ORDER BY seq",
-        )
-        .bind(run_id.to_string())
-        .bind(through_seq)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
