@@ -216,10 +216,11 @@ async fn watch_elsewhere(
     let mut taken_over = 0;
     let (mut last_seen, mut last_move) = (-1, Instant::now());
     loop {
-        let mut slowest = head;
-        for projector in &waiting {
-            slowest = slowest.min(store.checkpoint(projector.name()).await?);
-        }
+        let stored = store.checkpoints().await?;
+        let slowest = waiting
+            .iter()
+            .map(|p| stored.get(p.name()).copied().unwrap_or(0))
+            .fold(head, i64::min);
         bar.set_position(slowest.clamp(0, head).unsigned_abs());
         if slowest >= head {
             bar.finish();

@@ -146,10 +146,9 @@ impl RunRepository {
                     events.push(event);
                 }
             }
-            let version = loaded.version;
             match self
                 .store
-                .append(run_id, version, &events, idempotency_key)
+                .append(run_id, loaded.version, &events, idempotency_key)
                 .await
             {
                 Ok(version) => {

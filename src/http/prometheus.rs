@@ -69,21 +69,21 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
             );
         }
     }
-    gauge(
+    metric(
         &mut out,
         "macp_envelopes_recorded_total",
         "counter",
         "Runtime envelopes recorded by this process.",
         crate::ingestion::ENVELOPES_RECORDED.load(Ordering::Relaxed) as f64,
     );
-    gauge(
+    metric(
         &mut out,
         "macp_runs_ingesting",
         "gauge",
         "Runs whose session this process is following.",
         app.ingestion.active_runs() as f64,
     );
-    gauge(
+    metric(
         &mut out,
         "macp_sse_subscribers",
         "gauge",
@@ -92,16 +92,18 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
     );
     out.push_str("# HELP macp_projector_lag_events Log positions a projector has yet to fold.\n");
     out.push_str("# TYPE macp_projector_lag_events gauge\n");
-    if let Ok(head) = app.store.head_position().await {
+    if let (Ok(head), Ok(checkpoints)) = (
+        app.store.head_position().await,
+        app.store.checkpoints().await,
+    ) {
         for projector in projector::all(&app.live) {
-            if let Ok(checkpoint) = app.store.checkpoint(projector.name()).await {
-                let _ = writeln!(
-                    out,
-                    "macp_projector_lag_events{{projector=\"{}\"}} {}",
-                    projector.name(),
-                    (head - checkpoint).max(0)
-                );
-            }
+            let checkpoint = checkpoints.get(projector.name()).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "macp_projector_lag_events{{projector=\"{}\"}} {}",
+                projector.name(),
+                (head - checkpoint).max(0)
+            );
         }
     }
     (
@@ -111,7 +113,7 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-fn gauge(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
     let _ = writeln!(
         out,
         "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"

@@ -252,8 +252,12 @@ pub async fn follow(
             if idle {
                 // A rebuild resets checkpoints without appending anything:
                 // an idle projector would never notice at commit time.
+                let stored_checkpoints = store.checkpoints().await?;
                 for (projector, checkpoint) in projectors.iter().zip(checkpoints.iter_mut()) {
-                    let stored = store.checkpoint(projector.name()).await?;
+                    let stored = stored_checkpoints
+                        .get(projector.name())
+                        .copied()
+                        .unwrap_or(0);
                     if stored != *checkpoint {
                         cache.clear();
                         *checkpoint = stored;

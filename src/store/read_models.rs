@@ -324,6 +324,17 @@ impl EventStore {
         Ok(row.try_get(0)?)
     }
 
+    /// Every projector's checkpoint, in one query (a projector with no row
+    /// yet is absent: its checkpoint is 0).
+    pub async fn checkpoints(&self) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        let rows = sqlx::query("SELECT projector, position FROM projector_checkpoints")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
     /// The lowest checkpoint of any projector: the log is fully projected
     /// up to it.
     pub async fn slowest_checkpoint(&self) -> Result<i64, StoreError> {
