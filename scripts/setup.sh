@@ -23,6 +23,11 @@ ensure_protoc() {
     command -v protoc >/dev/null 2>&1 || apt_install protobuf-compiler
 }
 
+# Debian's Chromium: the test that renders /docs headless.
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] || apt_install chromium
+}
+
 # PostgreSQL from Debian's packages, started, with a superuser role `macp`
 # (password `macp`) for the tests. Exports TEST_DATABASE_URL.
 ensure_postgres() {

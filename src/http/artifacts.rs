@@ -3,6 +3,7 @@
 
 use super::body::{parse_json, run_id};
 use super::error::ApiError;
+use super::error::Problem;
 use super::runs::{read_model, visible_summary};
 use super::AppState;
 use aggregates::{FieldError, RunCommand, Timestamp};
@@ -18,7 +19,7 @@ use uuid::Uuid;
 
 const KINDS: [&str; 5] = ["trace", "json", "report", "log", "bundle"];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewArtifact {
     #[serde(default)]
     pub kind: String,
@@ -30,6 +31,19 @@ pub struct NewArtifact {
     pub inline: Option<Value>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/artifacts",
+    tag = "read models",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The run artifacts", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -40,6 +54,20 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/artifacts",
+    tag = "read models",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    request_body = NewArtifact,
+    responses(
+        (status = 201, description = "The recorded artifact", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn register(
     State(app): State<AppState>,
     Path(id): Path<String>,

@@ -4,6 +4,7 @@
 
 use super::body::parse_json;
 use super::error::ApiError;
+use super::error::Problem;
 use super::export::{bundle, ExportOptions};
 use super::lifecycle::cancel_run;
 use super::runs::{archive_run, delete_run};
@@ -18,13 +19,26 @@ use uuid::Uuid;
 /// Runs per batch request.
 const MAX_BATCH: usize = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchRequest {
     #[serde(default)]
     pub run_ids: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/runs/batch/{operation}",
+    tag = "runs",
+    params(
+        ("operation" = String, Path, description = "cancel, archive, delete or export"),
+    ),
+    request_body = BatchRequest,
+    responses(
+        (status = 200, description = "`{results: [{runId, ok, error?}]}`", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+    )
+)]
 pub async fn run_batch(
     State(app): State<AppState>,
     Path(operation): Path<String>,

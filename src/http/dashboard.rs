@@ -2,6 +2,7 @@
 //! health over a time window) and `GET /dashboard/agents/metrics`.
 
 use super::error::ApiError;
+use super::error::Problem;
 use super::AppState;
 use crate::store::read_models::RunQuery;
 use aggregates::{RunStatus, Timestamp};
@@ -16,6 +17,18 @@ const WINDOW_RUNS: i64 = 10_000;
 /// Buckets of the runs-over-time chart.
 const BUCKETS: i64 = 12;
 
+#[utoipa::path(
+    get,
+    path = "/dashboard/overview",
+    tag = "read models",
+    params(
+        ("window" = Option<String>, Query, description = "24h, 7d or 30d"),
+    ),
+    responses(
+        (status = 200, description = "Counts and charts", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+    )
+)]
 pub async fn overview(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
@@ -123,6 +136,14 @@ pub async fn overview(
 }
 
 /// `[{participantId, runs, signals, messages, averageConfidence}]`.
+#[utoipa::path(
+    get,
+    path = "/dashboard/agents/metrics",
+    tag = "read models",
+    responses(
+        (status = 200, description = "Per-participant figures", body = serde_json::Value),
+    )
+)]
 pub async fn agents(State(app): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
     let docs = app
         .store

@@ -11,6 +11,21 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+/// The problem body every error answers with (documented in the OpenAPI
+/// document; [`ApiError`] renders it).
+#[derive(utoipa::ToSchema)]
+#[schema(as = Problem)]
+#[allow(dead_code)]
+pub struct Problem {
+    #[schema(rename = "statusCode")]
+    status_code: u16,
+    /// A stable UPPER_SNAKE name, such as `VALIDATION_ERROR`.
+    #[schema(rename = "errorCode")]
+    error_code: String,
+    message: String,
+    errors: Option<Vec<FieldError>>,
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

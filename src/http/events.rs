@@ -3,6 +3,7 @@
 
 use super::body::query_int;
 use super::error::ApiError;
+use super::error::Problem;
 use super::runs::timestamp_param;
 use super::AppState;
 use crate::store::read_models::EventQuery;
@@ -12,6 +13,23 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
 
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "events",
+    params(
+        ("runId" = Option<String>, Query, description = "Run id"),
+        ("type" = Option<String>, Query, description = "Comma-separated event types"),
+        ("afterTs" = Option<String>, Query, description = "RFC 3339"),
+        ("beforeTs" = Option<String>, Query, description = "RFC 3339"),
+        ("limit" = Option<i64>, Query, description = "1..1000, default 200"),
+        ("cursor" = Option<String>, Query, description = "From the previous page"),
+    ),
+    responses(
+        (status = 200, description = "`{data, total, nextCursor?}`", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,

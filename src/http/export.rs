@@ -3,6 +3,7 @@
 
 use super::body::{parse_json, query_int, run_id};
 use super::error::ApiError;
+use super::error::Problem;
 use super::runs::{read_model, visible_summary};
 use super::AppState;
 use aggregates::{RunEvent, Timestamp};
@@ -35,6 +36,23 @@ impl Default for ExportOptions {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/export",
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+        ("includeCanonical" = Option<bool>, Query, description = "Default true"),
+        ("includeRaw" = Option<bool>, Query, description = "Default false"),
+        ("eventLimit" = Option<i64>, Query, description = "Default 10000"),
+        ("format" = Option<String>, Query, description = "json or jsonl"),
+    ),
+    responses(
+        (status = 200, description = "The run bundle", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn export(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -149,7 +167,7 @@ pub async fn bundle(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompareRequest {
     #[serde(default)]
@@ -158,6 +176,17 @@ pub struct CompareRequest {
     pub right_run_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/runs/compare",
+    tag = "runs",
+    request_body = CompareRequest,
+    responses(
+        (status = 200, description = "Differences between two runs", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn compare(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let request: CompareRequest = parse_json(&body)?;
     let left_id = Uuid::parse_str(&request.left_run_id)

@@ -11,12 +11,29 @@ use std::time::Duration;
 /// How long readiness waits for the store or the runtime.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The service is up", body = serde_json::Value),
+    )
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"ok": true, "service": "macp-control-plane"}))
 }
 
 /// `{ok, database, runtime: {ok, runtimeKind, detail?}, streamConsumer}`;
 /// 503 unless the store and the runtime both answer.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Store, runtime and ingestion answer", body = serde_json::Value),
+        (status = 503, description = "Not ready: the body says which part", body = serde_json::Value),
+    )
+)]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = match tokio::time::timeout(PROBE_TIMEOUT, app.store.ping()).await {
         Ok(Ok(())) => json!({"ok": true}),

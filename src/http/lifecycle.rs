@@ -4,6 +4,7 @@
 
 use super::body::{parse_optional_json, run_id};
 use super::error::ApiError;
+use super::error::Problem;
 use super::runs::summary_at_least;
 use super::AppState;
 use aggregates::{RunCommand, RunStatus, Timestamp};
@@ -14,7 +15,7 @@ use axum::Json;
 use projections::RunSummary;
 use serde::Deserialize;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ReasonBody {
     #[serde(default)]
     pub reason: Option<String>,
@@ -53,6 +54,22 @@ impl Change {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/cancel",
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "The run", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+        (status = 409, description = "Invalid state transition", body = Problem),
+        (status = 502, description = "The runtime refused or failed", body = Problem),
+    )
+)]
 pub async fn cancel(
     state: State<AppState>,
     id: Path<String>,
@@ -61,6 +78,22 @@ pub async fn cancel(
     change(state, id, body, Change::Cancel).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/suspend",
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "The run", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+        (status = 409, description = "Invalid state transition", body = Problem),
+        (status = 502, description = "The runtime refused or failed", body = Problem),
+    )
+)]
 pub async fn suspend(
     state: State<AppState>,
     id: Path<String>,
@@ -69,6 +102,22 @@ pub async fn suspend(
     change(state, id, body, Change::Suspend).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/resume",
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    request_body = ReasonBody,
+    responses(
+        (status = 200, description = "The run", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+        (status = 409, description = "Invalid state transition", body = Problem),
+        (status = 502, description = "The runtime refused or failed", body = Problem),
+    )
+)]
 pub async fn resume(
     state: State<AppState>,
     id: Path<String>,

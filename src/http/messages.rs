@@ -5,6 +5,7 @@
 
 use super::body::{parse_json, run_id};
 use super::error::ApiError;
+use super::error::Problem;
 use super::runs::read_model;
 use super::AppState;
 use crate::runtime::payloads::encode_payload;
@@ -24,7 +25,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendMessage {
     #[serde(default)]
@@ -41,7 +42,7 @@ pub struct SendMessage {
     pub metadata: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendSignal {
     #[serde(default)]
@@ -60,7 +61,7 @@ pub struct SendSignal {
     pub confidence: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SendContext {
     #[serde(default)]
     pub from: String,
@@ -72,6 +73,22 @@ pub struct SendContext {
 /// runtime has no context-update message, so it is an ambient signal.
 pub const CONTEXT_SIGNAL_TYPE: &str = "context.update";
 
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/messages",
+    tag = "messages",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    request_body = SendMessage,
+    responses(
+        (status = 200, description = "`{messageId, ack}`", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+        (status = 409, description = "Invalid state transition", body = Problem),
+        (status = 502, description = "The runtime refused or failed", body = Problem),
+    )
+)]
 pub async fn send(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -121,6 +138,22 @@ pub async fn send(
     deliver(&app, run_id, envelope, message.to, Vec::new()).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/signal",
+    tag = "messages",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    request_body = SendSignal,
+    responses(
+        (status = 200, description = "`{messageId, ack}`", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+        (status = 409, description = "Invalid state transition", body = Problem),
+        (status = 502, description = "The runtime refused or failed", body = Problem),
+    )
+)]
 pub async fn signal(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -160,6 +193,22 @@ pub async fn signal(
     deliver(&app, run_id, envelope, signal.to, derived).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/context",
+    tag = "messages",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    request_body = SendContext,
+    responses(
+        (status = 200, description = "`{messageId, ack}`", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+        (status = 409, description = "Invalid state transition", body = Problem),
+        (status = 502, description = "The runtime refused or failed", body = Problem),
+    )
+)]
 pub async fn context(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -189,6 +238,19 @@ pub async fn context(
 }
 
 /// `GET /runs/:id/messages`: a bare array, in the order they were sent.
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/messages",
+    tag = "messages",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    responses(
+        (status = 200, description = "Messages sent through the control plane", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     Path(id): Path<String>,

@@ -2,12 +2,26 @@
 
 use super::body::run_id;
 use super::error::ApiError;
+use super::error::Problem;
 use super::runs::read_model;
 use super::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use projections::{RunMetrics, RunTraces};
 
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/metrics",
+    tag = "read models",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The run metrics", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn run_metrics(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -18,6 +32,19 @@ pub async fn run_metrics(
     Ok(Json(metrics))
 }
 
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/traces",
+    tag = "read models",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The run traces", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn traces(
     State(app): State<AppState>,
     Path(id): Path<String>,

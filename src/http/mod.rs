@@ -13,6 +13,7 @@ pub mod health;
 pub mod lifecycle;
 pub mod messages;
 pub mod metrics;
+pub mod openapi;
 pub mod prometheus;
 pub mod replay;
 pub mod runs;
@@ -26,12 +27,14 @@ use crate::store::EventStore;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware;
-use axum::routing::{get, post};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -107,57 +110,52 @@ fn cors(origins: &[String]) -> CorsLayer {
     layer.allow_origin(AllowOrigin::list(allowed))
 }
 
+/// Every route, each documented by its handler's `#[utoipa::path]`: the
+/// router and the OpenAPI document come out of the same list.
 fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(prometheus::metrics))
-        .route("/runs", post(runs::create).get(runs::list))
-        .route("/runs/validate", post(runs::validate))
-        .route("/runs/compare", post(export::compare))
-        .route("/runs/batch/{operation}", post(batch::run_batch))
-        .route("/runs/{id}", get(runs::get_run).delete(runs::delete))
-        .route("/runs/{id}/clone", post(runs::clone_run))
-        .route("/runs/{id}/archive", post(runs::archive))
-        .route("/runs/{id}/export", get(export::export))
-        .route("/runs/{id}/metrics", get(metrics::run_metrics))
-        .route("/runs/{id}/traces", get(metrics::traces))
-        .route(
-            "/runs/{id}/artifacts",
-            get(artifacts::list).post(artifacts::register),
-        )
-        .route(
-            "/runs/{id}/projection/rebuild",
-            post(runs::rebuild_projection),
-        )
-        .route("/events", get(events::list))
-        .route("/dashboard/overview", get(dashboard::overview))
-        .route("/dashboard/agents/metrics", get(dashboard::agents))
-        .route("/runs/{id}/state", get(runs::get_state))
-        .route("/runs/{id}/events", get(runs::list_events))
-        .route("/runs/{id}/stream", get(stream::stream))
-        .route("/runs/{id}/replay", post(replay::describe))
-        .route("/runs/{id}/replay/stream", get(replay::stream))
-        .route("/runs/{id}/replay/state", get(replay::state))
-        .route(
-            "/runs/{id}/messages",
-            post(messages::send).get(messages::list),
-        )
-        .route("/runs/{id}/signal", post(messages::signal))
-        .route("/runs/{id}/context", post(messages::context))
-        .route("/runs/{id}/cancel", post(lifecycle::cancel))
-        .route("/runs/{id}/suspend", post(lifecycle::suspend))
-        .route("/runs/{id}/resume", post(lifecycle::resume))
-        .route("/runtime/manifest", get(runtime_info::manifest))
-        .route("/runtime/modes", get(runtime_info::modes))
-        .route("/runtime/roots", get(runtime_info::roots))
-        .route("/runtime/health", get(runtime_info::health))
-        .route(
-            "/runtime/policies",
-            get(runtime_info::list_policies).post(runtime_info::register_policy),
-        )
-        .route(
-            "/runtime/policies/{policy_id}",
-            get(runtime_info::get_policy).delete(runtime_info::delete_policy),
-        )
+    let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(prometheus::metrics))
+        .routes(routes!(runs::create, runs::list))
+        .routes(routes!(runs::validate))
+        .routes(routes!(export::compare))
+        .routes(routes!(batch::run_batch))
+        .routes(routes!(runs::get_run, runs::delete))
+        .routes(routes!(runs::clone_run))
+        .routes(routes!(runs::archive))
+        .routes(routes!(export::export))
+        .routes(routes!(metrics::run_metrics))
+        .routes(routes!(metrics::traces))
+        .routes(routes!(artifacts::list, artifacts::register))
+        .routes(routes!(runs::rebuild_projection))
+        .routes(routes!(events::list))
+        .routes(routes!(dashboard::overview))
+        .routes(routes!(dashboard::agents))
+        .routes(routes!(runs::get_state))
+        .routes(routes!(runs::list_events))
+        .routes(routes!(stream::stream))
+        .routes(routes!(replay::describe))
+        .routes(routes!(replay::stream))
+        .routes(routes!(replay::state))
+        .routes(routes!(messages::send, messages::list))
+        .routes(routes!(messages::signal))
+        .routes(routes!(messages::context))
+        .routes(routes!(lifecycle::cancel))
+        .routes(routes!(lifecycle::suspend))
+        .routes(routes!(lifecycle::resume))
+        .routes(routes!(runtime_info::manifest))
+        .routes(routes!(runtime_info::modes))
+        .routes(routes!(runtime_info::roots))
+        .routes(routes!(runtime_info::health))
+        .routes(routes!(
+            runtime_info::list_policies,
+            runtime_info::register_policy
+        ))
+        .routes(routes!(
+            runtime_info::get_policy,
+            runtime_info::delete_policy
+        ))
+        .split_for_parts();
+    router.merge(openapi::docs(openapi::finish(document)))
 }

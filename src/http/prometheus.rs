@@ -52,6 +52,14 @@ pub async fn count_requests(
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+    )
+)]
 pub async fn metrics(State(app): State<AppState>) -> Response {
     let mut out = String::new();
     out.push_str("# HELP macp_http_requests_total HTTP requests served.\n");

@@ -6,6 +6,7 @@
 
 use super::body::{parse_json, query_int, run_id};
 use super::error::ApiError;
+use super::error::Problem;
 use super::runs::visible_summary;
 use super::AppState;
 use crate::projector::Snapshot;
@@ -105,7 +106,7 @@ impl Plan {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplayRequest {
     #[serde(default)]
@@ -118,6 +119,20 @@ pub struct ReplayRequest {
     pub to_seq: Option<u64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/replay",
+    tag = "replay",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    request_body = ReplayRequest,
+    responses(
+        (status = 200, description = "The replay descriptor", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn describe(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -154,6 +169,22 @@ pub async fn describe(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/replay/stream",
+    tag = "replay",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+        ("mode" = Option<String>, Query, description = "instant, timed or step"),
+        ("speed" = Option<f64>, Query, description = "Timed playback speed"),
+        ("fromSeq" = Option<i64>, Query, description = "Start after this seq"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events of the replayed run", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn stream(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -214,6 +245,20 @@ pub async fn stream(
 
 /// `GET /runs/:id/replay/state?seq=N`: the view folded from `seq ≤ N`
 /// (the whole run without `seq`).
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/replay/state",
+    tag = "replay",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+        ("seq" = Option<i64>, Query, description = "The state after this seq"),
+    ),
+    responses(
+        (status = 200, description = "The run-state view at a seq", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn state(
     State(app): State<AppState>,
     Path(id): Path<String>,

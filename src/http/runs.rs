@@ -2,6 +2,7 @@
 
 use super::body::{parse_json, query_int, run_id};
 use super::error::ApiError;
+use super::error::Problem;
 use super::AppState;
 use crate::projector::load_model;
 use crate::run_repository::CommandError;
@@ -19,6 +20,17 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 /// `POST /runs`: validate, record the request, start driving it.
+#[utoipa::path(
+    post,
+    path = "/runs",
+    tag = "runs",
+    request_body = ExecutionRequest,
+    responses(
+        (status = 202, description = "Queued: `{runId, status, traceId}`", body = serde_json::Value),
+        (status = 200, description = "The idempotency key already made this run", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+    )
+)]
 pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let request: ExecutionRequest = parse_json(&body)?;
     start_run(&app, request).await
@@ -67,6 +79,16 @@ pub async fn start_run(app: &AppState, request: ExecutionRequest) -> Result<Resp
 /// `POST /runs/validate`: the same checks as `POST /runs`, plus whether the
 /// runtime is reachable and supports the mode; starts nothing. An
 /// unreachable runtime is a warning, an unsupported mode an error.
+#[utoipa::path(
+    post,
+    path = "/runs/validate",
+    tag = "runs",
+    request_body = ExecutionRequest,
+    responses(
+        (status = 200, description = "`{valid, errors, warnings, runtime}`", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+    )
+)]
 pub async fn validate(
     State(app): State<AppState>,
     body: Bytes,
@@ -212,6 +234,19 @@ pub async fn summary_at_least(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/runs/{id}",
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The run", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn get_run(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -220,6 +255,19 @@ pub async fn get_run(
     Ok(Json(visible_summary(&app, run_id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/state",
+    tag = "read models",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The run-state view", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn get_state(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -234,6 +282,21 @@ pub async fn get_state(
 }
 
 /// `GET /runs/:id/events?afterSeq&limit`: a bare array in seq order.
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/events",
+    tag = "events",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+        ("afterSeq" = Option<i64>, Query, description = "Default 0"),
+        ("limit" = Option<i64>, Query, description = "1..1000"),
+    ),
+    responses(
+        (status = 200, description = "Canonical events after a seq", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn list_events(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -254,6 +317,27 @@ pub async fn list_events(
 }
 
 /// `GET /runs`: `{data, total, limit, offset}` from the run list.
+#[utoipa::path(
+    get,
+    path = "/runs",
+    tag = "runs",
+    params(
+        ("status" = Option<String>, Query, description = "Comma-separated statuses"),
+        ("tags" = Option<String>, Query, description = "Comma-separated tags, all required"),
+        ("createdAfter" = Option<String>, Query, description = "RFC 3339"),
+        ("createdBefore" = Option<String>, Query, description = "RFC 3339"),
+        ("search" = Option<String>, Query, description = "Substring of id, mode or tags"),
+        ("limit" = Option<i64>, Query, description = "1..200, default 50"),
+        ("offset" = Option<i64>, Query, description = "Default 0"),
+        ("sortBy" = Option<String>, Query, description = "createdAt or updatedAt"),
+        ("sortOrder" = Option<String>, Query, description = "asc or desc"),
+        ("includeArchived" = Option<bool>, Query, description = "Include archived runs"),
+    ),
+    responses(
+        (status = 200, description = "`{data: [Run], total, limit, offset}`", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
@@ -343,7 +427,7 @@ pub fn timestamp_param(
         .transpose()
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct CloneBody {
     #[serde(default)]
     pub tags: Option<Vec<String>>,
@@ -353,6 +437,20 @@ pub struct CloneBody {
 
 /// `POST /runs/:id/clone {tags?, context?}`: a new run from the stored
 /// request, without its idempotency key.
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/clone",
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    request_body = CloneBody,
+    responses(
+        (status = 202, description = "A new run from the stored request", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn clone_run(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -378,6 +476,19 @@ pub async fn clone_run(
 }
 
 /// `POST /runs/:id/archive`: hidden from lists unless `includeArchived`.
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/archive",
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The archived run", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn archive(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -418,6 +529,20 @@ async fn wait_for_run_models(app: &AppState) -> Result<(), ApiError> {
 
 /// `DELETE /runs/:id` (ended runs only): the run disappears from every
 /// read; its events stay in the log.
+#[utoipa::path(
+    delete,
+    path = "/runs/{id}",
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    responses(
+        (status = 204, description = "Deleted (terminal runs only)"),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+        (status = 409, description = "Invalid state transition", body = Problem),
+    )
+)]
 pub async fn delete(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -442,6 +567,19 @@ pub async fn delete_run(app: &AppState, run_id: Uuid) -> Result<(), ApiError> {
 
 /// `POST /runs/:id/projection/rebuild`: drops and re-folds this run's read
 /// models from its events.
+#[utoipa::path(
+    post,
+    path = "/runs/{id}/projection/rebuild",
+    tag = "read models",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    responses(
+        (status = 200, description = "The re-folded projection", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn rebuild_projection(
     State(app): State<AppState>,
     Path(id): Path<String>,

@@ -3,6 +3,7 @@
 
 use super::body::parse_json;
 use super::error::ApiError;
+use super::error::Problem;
 use super::AppState;
 use crate::runtime::payloads::message_to_json;
 use crate::runtime::pb::PolicyDescriptor;
@@ -15,12 +16,30 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+#[utoipa::path(
+    get,
+    path = "/runtime/manifest",
+    tag = "runtime",
+    responses(
+        (status = 200, description = "The runtime manifest", body = serde_json::Value),
+        (status = 503, description = "The runtime is unavailable", body = Problem),
+    )
+)]
 pub async fn manifest(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     let manifest = app.ingestion.runtime().get_manifest().await?;
     Ok(Json(message_to_json("macp.v1.AgentManifest", &manifest)))
 }
 
 /// Standard and extension modes, as `[{mode, modeVersion, title, …}]`.
+#[utoipa::path(
+    get,
+    path = "/runtime/modes",
+    tag = "runtime",
+    responses(
+        (status = 200, description = "Modes the runtime supports", body = serde_json::Value),
+        (status = 503, description = "The runtime is unavailable", body = Problem),
+    )
+)]
 pub async fn modes(State(app): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
     let modes = app.ingestion.runtime().list_modes().await?;
     Ok(Json(
@@ -31,6 +50,15 @@ pub async fn modes(State(app): State<AppState>) -> Result<Json<Vec<Value>>, ApiE
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/runtime/roots",
+    tag = "runtime",
+    responses(
+        (status = 200, description = "The runtime roots", body = serde_json::Value),
+        (status = 503, description = "The runtime is unavailable", body = Problem),
+    )
+)]
 pub async fn roots(State(app): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
     let roots = app.ingestion.runtime().list_roots().await?;
     Ok(Json(
@@ -43,6 +71,14 @@ pub async fn roots(State(app): State<AppState>) -> Result<Json<Vec<Value>>, ApiE
 
 /// `{ok, runtimeKind, detail?, manifest?}`; `ok: false` with the reason
 /// when the runtime cannot be reached.
+#[utoipa::path(
+    get,
+    path = "/runtime/health",
+    tag = "runtime",
+    responses(
+        (status = 200, description = "`{ok, runtimeKind, detail?, manifest?}`", body = serde_json::Value),
+    )
+)]
 pub async fn health(State(app): State<AppState>) -> Json<Value> {
     let runtime = app.ingestion.runtime();
     let kind = app.runtime_kind.clone();
@@ -66,6 +102,18 @@ pub async fn health(State(app): State<AppState>) -> Json<Value> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/runtime/policies",
+    tag = "runtime",
+    params(
+        ("mode" = Option<String>, Query, description = "Only policies of this mode"),
+    ),
+    responses(
+        (status = 200, description = "Registered policies", body = serde_json::Value),
+        (status = 503, description = "The runtime is unavailable", body = Problem),
+    )
+)]
 pub async fn list_policies(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
@@ -75,6 +123,19 @@ pub async fn list_policies(
     Ok(Json(policies.iter().map(policy_json).collect()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/runtime/policies/{policy_id}",
+    tag = "runtime",
+    params(
+        ("policy_id" = String, Path, description = "Policy id"),
+    ),
+    responses(
+        (status = 200, description = "The policy", body = serde_json::Value),
+        (status = 404, description = "No such run", body = Problem),
+        (status = 503, description = "The runtime is unavailable", body = Problem),
+    )
+)]
 pub async fn get_policy(
     State(app): State<AppState>,
     Path(policy_id): Path<String>,
@@ -90,7 +151,7 @@ pub async fn get_policy(
 
 /// A policy to register. `rules` is the runtime's rule document: a JSON
 /// object here (or a string holding one).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewPolicy {
     #[serde(default)]
@@ -105,6 +166,18 @@ pub struct NewPolicy {
     pub schema_version: Option<u32>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/runtime/policies",
+    tag = "runtime",
+    request_body = NewPolicy,
+    responses(
+        (status = 201, description = "The registered policy", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 502, description = "The runtime refused or failed", body = Problem),
+        (status = 503, description = "The runtime is unavailable", body = Problem),
+    )
+)]
 pub async fn register_policy(
     State(app): State<AppState>,
     body: Bytes,
@@ -154,6 +227,20 @@ pub async fn register_policy(
     Ok((StatusCode::CREATED, Json(policy_json(&stored))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/runtime/policies/{policy_id}",
+    tag = "runtime",
+    params(
+        ("policy_id" = String, Path, description = "Policy id"),
+    ),
+    responses(
+        (status = 204, description = "Unregistered"),
+        (status = 404, description = "No such run", body = Problem),
+        (status = 502, description = "The runtime refused or failed", body = Problem),
+        (status = 503, description = "The runtime is unavailable", body = Problem),
+    )
+)]
 pub async fn delete_policy(
     State(app): State<AppState>,
     Path(policy_id): Path<String>,

@@ -8,6 +8,7 @@
 
 use super::body::{query_int, run_id};
 use super::error::ApiError;
+use super::error::Problem;
 use super::runs::{read_model, visible_summary};
 use super::AppState;
 use crate::live::FeedItem;
@@ -27,6 +28,22 @@ use uuid::Uuid;
 /// Events read from the store per backfill query.
 const BACKFILL_BATCH: i64 = 500;
 
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/stream",
+    tag = "live",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+        ("afterSeq" = Option<i64>, Query, description = "Resume after this seq (or Last-Event-ID)"),
+        ("includeSnapshot" = Option<bool>, Query, description = "Default true"),
+        ("heartbeatMs" = Option<i64>, Query, description = "Heartbeat interval"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events: snapshot, canonical_event, heartbeat", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+    )
+)]
 pub async fn stream(
     State(app): State<AppState>,
     Path(id): Path<String>,
