@@ -2,6 +2,7 @@
 //! variable (the contract's names), with defaults that run the whole system
 //! on a fresh machine with no other server.
 
+use crate::runtime::embedded::EmbeddedStorage;
 use crate::runtime::{Credentials, RuntimeTls};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
@@ -83,6 +84,10 @@ pub struct Config {
     /// Requests a client may make at once above its rate (default: twice the rate).
     #[arg(long, env = "RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<u32>,
+    /// At SIGTERM or SIGINT: how long open requests get to finish after the
+    /// appends in flight have (runs are handed over at once either way).
+    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
     /// Log filter, e.g. `info` or `macp_control_plane=debug,info`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -110,6 +115,14 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// Where the embedded runtime keeps its sessions.
+    pub fn embedded_runtime_storage(&self) -> EmbeddedStorage {
+        match self.embedded_runtime_storage {
+            EmbeddedStorageKind::Memory => EmbeddedStorage::Memory,
+            EmbeddedStorageKind::File => EmbeddedStorage::Directory(self.data_dir.join("runtime")),
+        }
+    }
+
     /// The event store URL: DATABASE_URL, else `DATA_DIR/control-plane.db`.
     /// A SQLite file is created when missing.
     pub fn resolved_database_url(&self) -> String {

@@ -3,7 +3,8 @@
 
 use clap::{Parser, Subcommand};
 use macp_control_plane::config::{Config, LogFormat};
-use macp_control_plane::service::Service;
+use macp_control_plane::runtime::embedded::EmbeddedRuntime;
+use macp_control_plane::service::{shutdown_signal, Service};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -45,6 +46,15 @@ enum Command {
         #[arg(long)]
         run: Option<uuid::Uuid>,
     },
+    /// Run only the embedded MACP reference runtime (dev-mode auth, storage
+    /// as EMBEDDED_RUNTIME_STORAGE under DATA_DIR/runtime), until SIGINT or
+    /// SIGTERM: a runtime for services started with RUNTIME_ADDRESS.
+    Runtime {
+        /// Address to listen on (keep it on loopback: dev-mode auth trusts
+        /// whoever connects).
+        #[arg(long, env = "RUNTIME_BIND", default_value = "127.0.0.1:50051")]
+        bind: std::net::SocketAddr,
+    },
     /// Measure ingest, latency, rebuild, replay, fan-out and reads, and
     /// print a table (run a release build).
     Bench(macp_control_plane::bench::BenchArgs),
@@ -76,9 +86,11 @@ async fn main() -> anyhow::Result<()> {
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let _service = Service::start(&cli.config).await?;
-            tokio::signal::ctrl_c().await?;
+            let service = Service::start(&cli.config).await?;
+            shutdown_signal().await;
             tracing::info!("shutting down");
+            let grace = std::time::Duration::from_millis(cli.config.shutdown_grace_ms);
+            service.shutdown(grace).await;
             Ok(())
         }
         Command::Rebuild { projection, run } => {
@@ -88,6 +100,13 @@ async fn main() -> anyhow::Result<()> {
         Command::Seed { runs, envelopes } => {
             let store = open_store(&cli.config).await?;
             macp_control_plane::seed::run(&store, runs, envelopes).await?;
+            Ok(())
+        }
+        Command::Runtime { bind } => {
+            let storage = cli.config.embedded_runtime_storage();
+            let runtime = EmbeddedRuntime::start_on(storage, bind).await?;
+            tracing::info!(address = %runtime.address, "MACP runtime serving");
+            shutdown_signal().await;
             Ok(())
         }
         Command::Bench(args) => macp_control_plane::bench::run(args).await,

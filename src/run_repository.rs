@@ -10,7 +10,7 @@ use aggregates::{decide, DomainError, RunCommand, RunEvent, RunState};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
-use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::{Mutex as AsyncMutex, RwLock};
 use uuid::Uuid;
 
 /// Attempts at one command when appends keep conflicting.
@@ -26,6 +26,9 @@ pub enum CommandError {
     Contended(Uuid),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The service is shutting down and takes no more writes.
+    #[error("the service is shutting down")]
+    ShuttingDown,
 }
 
 #[derive(Default)]
@@ -39,6 +42,10 @@ struct Loaded {
 pub struct RunRepository {
     store: EventStore,
     runs: Arc<Mutex<HashMap<Uuid, Arc<AsyncMutex<Loaded>>>>>,
+    /// Held shared by every append and exclusively by [`close`](Self::close),
+    /// so that shutdown waits for the appends in flight and then admits no
+    /// more; `true` once closed.
+    appends: Arc<RwLock<bool>>,
 }
 
 impl RunRepository {
@@ -46,6 +53,7 @@ impl RunRepository {
         RunRepository {
             store,
             runs: Arc::default(),
+            appends: Arc::default(),
         }
     }
 
@@ -146,11 +154,17 @@ impl RunRepository {
                     events.push(event);
                 }
             }
-            match self
+            let gate = self.appends.read().await;
+            if *gate {
+                *loaded = Loaded::default();
+                return Err(CommandError::ShuttingDown);
+            }
+            let appended = self
                 .store
                 .append(run_id, loaded.version, &events, idempotency_key)
-                .await
-            {
+                .await;
+            drop(gate);
+            match appended {
                 Ok(version) => {
                     loaded.version = version;
                     return Ok(events);
@@ -170,6 +184,12 @@ impl RunRepository {
             }
         }
         Err(CommandError::Contended(run_id))
+    }
+
+    /// Waits for the appends in flight to finish, then refuses every later
+    /// one with [`CommandError::ShuttingDown`] (graceful shutdown).
+    pub async fn close(&self) {
+        *self.appends.write().await = true;
     }
 
     /// Forgets the cached state of a run that this process no longer drives.

@@ -2,19 +2,22 @@
 //! projectors, ingestion and the HTTP API. `main` and the black-box tests
 //! both start the service through [`Service::start`].
 
-use crate::config::{Config, EmbeddedStorageKind};
+use crate::config::Config;
 use crate::http::access::Access;
 use crate::http::{router, AppState, Guard};
 use crate::ingestion::Ingestion;
 use crate::live::LiveHub;
 use crate::projector;
 use crate::run_repository::RunRepository;
-use crate::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
+use crate::runtime::embedded::EmbeddedRuntime;
 use crate::runtime::{Credentials, RuntimeClient};
 use crate::store::EventStore;
 use anyhow::Context;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// A running service. Dropping it stops serving, projecting and the
@@ -22,7 +25,14 @@ use tokio::task::JoinHandle;
 pub struct Service {
     pub address: SocketAddr,
     pub store: EventStore,
+    /// Background work that stops when the service does (projectors,
+    /// sweeper, discovery, cluster listener).
     tasks: Vec<JoinHandle<()>>,
+    http: JoinHandle<()>,
+    /// Tells the HTTP server to stop accepting and drain.
+    stop_accepting: Arc<Notify>,
+    repo: RunRepository,
+    ingestion: Ingestion,
     _embedded: Option<EmbeddedRuntime>,
 }
 
@@ -31,6 +41,7 @@ impl Drop for Service {
         for task in &self.tasks {
             task.abort();
         }
+        self.http.abort();
     }
 }
 
@@ -52,13 +63,7 @@ impl Service {
                 (client, None)
             }
             None => {
-                let storage = match config.embedded_runtime_storage {
-                    EmbeddedStorageKind::Memory => EmbeddedStorage::Memory,
-                    EmbeddedStorageKind::File => {
-                        EmbeddedStorage::Directory(config.data_dir.join("runtime"))
-                    }
-                };
-                let embedded = EmbeddedRuntime::start(storage)
+                let embedded = EmbeddedRuntime::start(config.embedded_runtime_storage())
                     .await
                     .context("starting the embedded runtime")?;
                 let client = RuntimeClient::connect_lazy(
@@ -119,8 +124,8 @@ impl Service {
         let app = router(
             AppState {
                 store: store.clone(),
-                repo,
-                ingestion,
+                repo: repo.clone(),
+                ingestion: ingestion.clone(),
                 runtime_kind: config.runtime_kind.clone(),
                 live,
                 sse_heartbeat_ms: config.stream_sse_heartbeat_ms,
@@ -132,19 +137,83 @@ impl Service {
             .await
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
         let address = listener.local_addr()?;
-        tasks.push(tokio::spawn(async move {
+        let stop_accepting = Arc::new(Notify::new());
+        let stopped = Arc::clone(&stop_accepting);
+        let http = tokio::spawn(async move {
             let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(error) = axum::serve(listener, app).await {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.notified().await });
+            if let Err(error) = served.await {
                 tracing::error!(%error, "HTTP server stopped");
             }
-        }));
+        });
         tracing::info!(%address, runtime = %runtime_address, "macp-control-plane listening");
         Ok(Service {
             address,
             store,
             tasks,
+            http,
+            stop_accepting,
+            repo,
+            ingestion,
             _embedded: embedded,
         })
+    }
+
+    /// Graceful shutdown: stop accepting requests, let the appends in flight
+    /// finish and admit no more, hand every run this instance drives back
+    /// (its lease released, so a restart or another instance resumes it at
+    /// once), and give open requests until `grace` to finish. Nothing is
+    /// lost either way: a run resumes after its last recorded envelope.
+    pub async fn shutdown(mut self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        self.stop_accepting.notify_one();
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        if tokio::time::timeout_at(deadline, self.repo.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("appends still in flight at the end of the grace period");
+        }
+        self.ingestion.release_leases().await;
+        // Live streams (SSE) stay open until their clients leave, so the
+        // drain is bounded by the grace period.
+        if tokio::time::timeout_at(deadline, &mut self.http)
+            .await
+            .is_err()
+        {
+            tracing::info!("closing the connections still open after the grace period");
+        }
+        tracing::info!("shut down");
+    }
+}
+
+/// Resolves at SIGINT or SIGTERM, the signals that stop the service.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await
+                }
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
     }
 }
 

@@ -166,6 +166,11 @@ impl From<CommandError> for ApiError {
                 format!("run {run_id} is being changed concurrently; try again"),
             ),
             CommandError::Store(store) => store.into(),
+            CommandError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SHUTTING_DOWN",
+                "the service is shutting down; try again on another instance or after restart",
+            ),
         }
     }
 }

@@ -10,7 +10,7 @@ pub mod discovery;
 pub mod run_driver;
 pub mod translate;
 
-use crate::run_repository::RunRepository;
+use crate::run_repository::{CommandError, RunRepository};
 use crate::runtime::RuntimeClient;
 use aggregates::Timestamp;
 use std::collections::HashSet;
@@ -69,6 +69,23 @@ impl Ingestion {
         &self.inner.repo
     }
 
+    /// At shutdown, once the repository is closed (no append can start):
+    /// gives up the lease of every run driven here, so that another
+    /// instance, or this one restarted, resumes them at once rather than
+    /// when the leases lapse.
+    pub async fn release_leases(&self) {
+        let runs: Vec<Uuid> = self.active().iter().copied().collect();
+        let store = self.inner.repo.store();
+        for run_id in runs {
+            if let Err(error) = store
+                .release_lease(&lease_name(run_id), &self.inner.instance_id)
+                .await
+            {
+                tracing::warn!(%run_id, %error, "cannot release the run's lease (it will lapse)");
+            }
+        }
+    }
+
     pub fn active_runs(&self) -> usize {
         self.active().len()
     }
@@ -122,8 +139,12 @@ impl Ingestion {
         };
         tokio::select! {
             result = driver.run() => {
-                if let Err(error) = result {
-                    tracing::error!(%run_id, %error, "run driver stopped");
+                match result {
+                    Ok(()) => {}
+                    Err(run_driver::DriveError::Command(CommandError::ShuttingDown)) => {
+                        tracing::info!(%run_id, "run handed over at shutdown");
+                    }
+                    Err(error) => tracing::error!(%run_id, %error, "run driver stopped"),
                 }
             }
             () = self.keep_lease(run_id) => {

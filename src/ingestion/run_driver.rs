@@ -274,8 +274,16 @@ impl RunDriver {
         let session_id = state.session_id.clone().unwrap_or_default();
         let mut failures = 0;
         let mut reconnect = false;
+        let mut recorded_before = None;
         loop {
             let after = self.repo.load(self.run_id).await?.recorded_ordinals;
+            // A stream that delivered something was a working connection:
+            // only drops in a row count towards giving up (a runtime
+            // restarted now and then must not fail a long run).
+            if recorded_before.is_some_and(|before| after > before) {
+                failures = 0;
+            }
+            recorded_before = Some(after);
             let subscription = match self.runtime.subscribe(&observer, &session_id, after).await {
                 Ok(subscription) => subscription,
                 Err(error) => {

@@ -72,6 +72,21 @@ impl EmbeddedRuntime {
         storage: EmbeddedStorage,
         security: RuntimeSecurity,
     ) -> anyhow::Result<Self> {
+        Self::serve(storage, security, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// The embedded default on a chosen address (the `runtime` command: a
+    /// runtime process that can be stopped and started again where its
+    /// clients expect it).
+    pub async fn start_on(storage: EmbeddedStorage, bind: SocketAddr) -> anyhow::Result<Self> {
+        Self::serve(storage, RuntimeSecurity::default(), bind).await
+    }
+
+    async fn serve(
+        storage: EmbeddedStorage,
+        security: RuntimeSecurity,
+        bind: SocketAddr,
+    ) -> anyhow::Result<Self> {
         let registry = Arc::new(SessionRegistry::new());
         let log_store = Arc::new(LogStore::new());
         let mode_registry = Arc::new(ModeRegistry::build_default(Arc::new(
@@ -112,7 +127,7 @@ impl EmbeddedRuntime {
             MacpServer::new(Arc::clone(&runtime), layer),
         )
         .max_decoding_message_size(16 * 1024 * 1024);
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = TcpListener::bind(bind).await?;
         let address = listener.local_addr()?;
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         let mut builder = tonic::transport::Server::builder();

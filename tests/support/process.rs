@@ -58,6 +58,29 @@ impl ControlPlane {
     }
 }
 
+impl ControlPlane {
+    /// SIGTERM, then waits for the process to exit; its exit status and
+    /// how long it took.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Duration) {
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM was not delivered");
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waitable") {
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the control plane did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         let _ = self.child.kill();
