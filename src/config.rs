@@ -2,6 +2,7 @@
 //! variable (the contract's names), with defaults that run the whole system
 //! on a fresh machine with no other server.
 
+use crate::runtime::breaker::BreakerSettings;
 use crate::runtime::embedded::EmbeddedStorage;
 use crate::runtime::{Credentials, RuntimeTls};
 use anyhow::{bail, Context};
@@ -84,6 +85,13 @@ pub struct Config {
     /// Requests a client may make at once above its rate (default: twice the rate).
     #[arg(long, env = "RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<u32>,
+    /// Runtime failures in a row (unreachable or timed out) that open the
+    /// circuit breaker: calls then fail at once with RUNTIME_UNAVAILABLE.
+    #[arg(long, env = "CIRCUIT_BREAKER_FAILURES", default_value_t = 5)]
+    pub circuit_breaker_failures: u32,
+    /// How long the circuit stays open before one trial call goes through.
+    #[arg(long, env = "CIRCUIT_BREAKER_COOLDOWN_MS", default_value_t = 5_000)]
+    pub circuit_breaker_cooldown_ms: u64,
     /// At SIGTERM or SIGINT: how long open requests get to finish after the
     /// appends in flight have (runs are handed over at once either way).
     #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
@@ -115,6 +123,14 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// The circuit breaker in front of the runtime.
+    pub fn breaker_settings(&self) -> BreakerSettings {
+        BreakerSettings {
+            failure_threshold: self.circuit_breaker_failures.max(1),
+            cooldown: std::time::Duration::from_millis(self.circuit_breaker_cooldown_ms),
+        }
+    }
+
     /// Where the embedded runtime keeps its sessions.
     pub fn embedded_runtime_storage(&self) -> EmbeddedStorage {
         match self.embedded_runtime_storage {

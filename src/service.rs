@@ -59,7 +59,8 @@ impl Service {
                     address,
                     config.runtime_credentials()?,
                     config.runtime_tls(address)?,
-                )?;
+                )?
+                .with_breaker(config.breaker_settings());
                 (client, None)
             }
             None => {
@@ -70,7 +71,8 @@ impl Service {
                     &embedded.address.to_string(),
                     Credentials::Dev,
                     None,
-                )?;
+                )?
+                .with_breaker(config.breaker_settings());
                 (client, Some(embedded))
             }
         };

@@ -52,6 +52,8 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("post", "/runtime/policies"),
     ("get", "/runtime/policies/{policy_id}"),
     ("delete", "/runtime/policies/{policy_id}"),
+    ("get", "/admin/circuit-breaker/history"),
+    ("post", "/admin/circuit-breaker/reset"),
 ];
 
 /// Follows a local `$ref` (`#/components/schemas/X`) in the document.

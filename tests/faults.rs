@@ -356,6 +356,85 @@ async fn runs_complete_after_the_runtime_restarts_mid_run() {
     drop(service);
 }
 
+#[tokio::test]
+async fn the_circuit_breaker_opens_on_a_dead_runtime_and_closes_when_it_is_back() {
+    let runtime_dir = tempfile::tempdir().unwrap();
+    let bind: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let db = TestDb::new(Engine::Sqlite).await;
+    let mut config = db.config();
+    config.runtime_address = Some(bind.to_string());
+    config.runtime_auth = Some(macp_control_plane::config::RuntimeAuth::Dev);
+    config.circuit_breaker_failures = 3;
+    config.circuit_breaker_cooldown_ms = 300;
+    let service = Service::start(&config).await.unwrap();
+    let client = &service_client(&service);
+
+    // Nothing listens: three failures open the circuit, the next call is
+    // refused at once without trying.
+    for _ in 0..3 {
+        let (status, body) = client.get("/runtime/modes").await.unwrap();
+        assert_eq!(
+            (status, body["errorCode"].as_str()),
+            (503, Some("RUNTIME_UNAVAILABLE"))
+        );
+    }
+    let (_, breaker) = client.get("/admin/circuit-breaker/history").await.unwrap();
+    assert_eq!(breaker["state"], "open", "{breaker}");
+    let started = Instant::now();
+    let (status, body) = client.get("/runtime/modes").await.unwrap();
+    assert_eq!(status, 503);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("circuit breaker"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "not refused at once"
+    );
+    let (_, metrics) = raw_get(&service, "/metrics").await;
+    assert!(metrics.contains("macp_runtime_circuit_open 1"), "{metrics}");
+    assert!(metrics.contains("outcome=\"rejected\""), "{metrics}");
+
+    // The runtime comes back; after the cooldown one trial closes the circuit.
+    let _runtime = RuntimeProcess::start(bind, runtime_dir.path()).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let (status, _) = client.get("/runtime/modes").await.unwrap();
+    assert_eq!(status, 200);
+    let (_, breaker) = client.get("/admin/circuit-breaker/history").await.unwrap();
+    let states: Vec<&str> = breaker["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["open", "half_open", "closed"], "{breaker}");
+
+    // A reset by hand is recorded too.
+    let (status, breaker) = client
+        .post("/admin/circuit-breaker/reset", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!((status, breaker["state"].as_str()), (200, Some("closed")));
+    report(
+        "circuit breaker",
+        format!("opened after 3 failures, refused at once while open, closed by a trial call: {states:?}"),
+    );
+}
+
+fn service_client(service: &Service) -> Client {
+    Client::new(&format!("http://{}", service.address))
+}
+
+async fn raw_get(service: &Service, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("http://{}{path}", service.address))
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
 // ---------------------------------------------------------------------------
 // PostgreSQL stopped and started mid-run
 

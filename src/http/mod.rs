@@ -2,6 +2,7 @@
 //! [`router`] builds the whole API, so tests can serve it directly.
 
 pub mod access;
+pub mod admin;
 pub mod artifacts;
 pub mod batch;
 pub mod body;
@@ -156,6 +157,8 @@ fn routes() -> Router<AppState> {
             runtime_info::get_policy,
             runtime_info::delete_policy
         ))
+        .routes(routes!(admin::breaker_history))
+        .routes(routes!(admin::reset_breaker))
         .split_for_parts();
     router.merge(openapi::docs(openapi::finish(document)))
 }

@@ -98,6 +98,24 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         "Live SSE subscribers on this process.",
         app.live.subscriber_count() as f64,
     );
+    let breaker = app.ingestion.runtime().breaker();
+    out.push_str("# HELP macp_runtime_calls_total Runtime calls by call and outcome.\n");
+    out.push_str("# TYPE macp_runtime_calls_total counter\n");
+    for ((call, outcome), count) in breaker.outcomes() {
+        let _ = writeln!(
+            out,
+            "macp_runtime_calls_total{{call=\"{call}\",outcome=\"{outcome}\"}} {count}"
+        );
+    }
+    metric(
+        &mut out,
+        "macp_runtime_circuit_open",
+        "gauge",
+        "1 while the circuit breaker in front of the runtime is open or half-open.",
+        f64::from(u8::from(
+            breaker.state() != crate::runtime::breaker::CircuitState::Closed,
+        )),
+    );
     out.push_str("# HELP macp_projector_lag_events Log positions a projector has yet to fold.\n");
     out.push_str("# TYPE macp_projector_lag_events gauge\n");
     if let (Ok(head), Ok(checkpoints)) = (

@@ -1,6 +1,7 @@
 //! The gRPC client of the MACP runtime, authenticating each call as one
 //! sender (the runtime overwrites `Envelope.sender` with the caller).
 
+use super::breaker::{BreakerSettings, CircuitBreaker};
 use super::credentials::Credentials;
 use super::error::RuntimeError;
 use super::pb::{
@@ -21,6 +22,7 @@ pub struct RuntimeClient {
     client: MacpRuntimeServiceClient<Channel>,
     address: String,
     credentials: Credentials,
+    breaker: CircuitBreaker,
 }
 
 /// TLS towards the runtime: the CA that signed its certificate and the
@@ -58,7 +60,33 @@ impl RuntimeClient {
                 .max_decoding_message_size(16 * 1024 * 1024),
             address: address.to_string(),
             credentials,
+            breaker: CircuitBreaker::default(),
         })
+    }
+
+    /// This client with its own circuit breaker (the default opens after 5
+    /// failures in a row and tries again after 5 s).
+    pub fn with_breaker(mut self, settings: BreakerSettings) -> Self {
+        self.breaker = CircuitBreaker::new(settings);
+        self
+    }
+
+    /// The circuit breaker every call of this client (and its clones) goes
+    /// through.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// Runs one call through the circuit breaker and counts its outcome.
+    async fn guarded<T>(
+        &self,
+        call: &'static str,
+        rpc: impl std::future::Future<Output = Result<T, RuntimeError>>,
+    ) -> Result<T, RuntimeError> {
+        self.breaker.admit(call)?;
+        let result = rpc.await;
+        self.breaker.record(call, &result);
+        result
     }
 
     pub fn address(&self) -> &str {
@@ -93,36 +121,42 @@ impl RuntimeClient {
     }
 
     async fn initialize_as(&self, bearer: &str) -> Result<pb::InitializeResponse, RuntimeError> {
-        let request = pb::InitializeRequest {
-            supported_protocol_versions: vec![super::MACP_VERSION.to_string()],
-            client_info: Some(pb::ClientInfo {
-                name: "macp-control-plane".into(),
-                title: "MACP control plane".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                ..Default::default()
-            }),
-            capabilities: None,
-        };
-        let response = self
-            .client
-            .clone()
-            .initialize(with_bearer(bearer, request, Some(CALL_TIMEOUT)))
-            .await?;
-        Ok(response.into_inner())
+        self.guarded("initialize", async move {
+            let request = pb::InitializeRequest {
+                supported_protocol_versions: vec![super::MACP_VERSION.to_string()],
+                client_info: Some(pb::ClientInfo {
+                    name: "macp-control-plane".into(),
+                    title: "MACP control plane".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    ..Default::default()
+                }),
+                capabilities: None,
+            };
+            let response = self
+                .client
+                .clone()
+                .initialize(with_bearer(bearer, request, Some(CALL_TIMEOUT)))
+                .await?;
+            Ok(response.into_inner())
+        })
+        .await
     }
 
     /// Sends one envelope as `sender`. A refusal (`ack.ok == false`) is an
     /// `Err(Refused)` carrying the runtime's code; a duplicate is `Ok`.
     pub async fn send(&self, sender: &str, envelope: Envelope) -> Result<pb::Ack, RuntimeError> {
-        let request = pb::SendRequest {
-            envelope: Some(envelope),
-        };
-        let response = self
-            .client
-            .clone()
-            .send(self.as_sender(sender, request, Some(CALL_TIMEOUT))?)
-            .await?;
-        accepted(response.into_inner().ack)
+        self.guarded("send", async move {
+            let request = pb::SendRequest {
+                envelope: Some(envelope),
+            };
+            let response = self
+                .client
+                .clone()
+                .send(self.as_sender(sender, request, Some(CALL_TIMEOUT))?)
+                .await?;
+            accepted(response.into_inner().ack)
+        })
+        .await
     }
 
     pub async fn get_session(
@@ -130,18 +164,21 @@ impl RuntimeClient {
         sender: &str,
         session_id: &str,
     ) -> Result<pb::SessionMetadata, RuntimeError> {
-        let request = pb::GetSessionRequest {
-            session_id: session_id.to_string(),
-        };
-        let response = self
-            .client
-            .clone()
-            .get_session(self.as_observer(sender, request, Some(CALL_TIMEOUT))?)
-            .await?;
-        response
-            .into_inner()
-            .metadata
-            .ok_or_else(|| RuntimeError::refused("SESSION_NOT_FOUND", "no session metadata"))
+        self.guarded("get_session", async move {
+            let request = pb::GetSessionRequest {
+                session_id: session_id.to_string(),
+            };
+            let response = self
+                .client
+                .clone()
+                .get_session(self.as_observer(sender, request, Some(CALL_TIMEOUT))?)
+                .await?;
+            response
+                .into_inner()
+                .metadata
+                .ok_or_else(|| RuntimeError::refused("SESSION_NOT_FOUND", "no session metadata"))
+        })
+        .await
     }
 
     /// Passive subscription to a session's accepted envelopes after
@@ -153,26 +190,29 @@ impl RuntimeClient {
         session_id: &str,
         after_sequence: u64,
     ) -> Result<SessionSubscription, RuntimeError> {
-        let (writer, outbound) = mpsc::channel::<StreamSessionRequest>(1);
-        writer
-            .send(StreamSessionRequest {
-                envelope: None,
-                subscribe_session_id: session_id.to_string(),
-                after_sequence,
+        self.guarded("subscribe", async move {
+            let (writer, outbound) = mpsc::channel::<StreamSessionRequest>(1);
+            writer
+                .send(StreamSessionRequest {
+                    envelope: None,
+                    subscribe_session_id: session_id.to_string(),
+                    after_sequence,
+                })
+                .await
+                .map_err(|_| RuntimeError::Unavailable("subscription writer closed".into()))?;
+            let outbound = tokio_stream::wrappers::ReceiverStream::new(outbound);
+            let response = self
+                .client
+                .clone()
+                .stream_session(self.as_observer(sender, outbound, None)?)
+                .await?;
+            Ok(SessionSubscription {
+                inbound: response.into_inner(),
+                _writer: writer,
+                delivered: after_sequence,
             })
-            .await
-            .map_err(|_| RuntimeError::Unavailable("subscription writer closed".into()))?;
-        let outbound = tokio_stream::wrappers::ReceiverStream::new(outbound);
-        let response = self
-            .client
-            .clone()
-            .stream_session(self.as_observer(sender, outbound, None)?)
-            .await?;
-        Ok(SessionSubscription {
-            inbound: response.into_inner(),
-            _writer: writer,
-            delivered: after_sequence,
         })
+        .await
     }
 }
 
@@ -189,16 +229,19 @@ impl RuntimeClient {
         session_id: &str,
         reason: &str,
     ) -> Result<pb::Ack, RuntimeError> {
-        let request = pb::CancelSessionRequest {
-            session_id: session_id.into(),
-            reason: reason.into(),
-        };
-        let response = self
-            .client
-            .clone()
-            .cancel_session(self.as_sender(initiator, request, Some(CALL_TIMEOUT))?)
-            .await?;
-        accepted(response.into_inner().ack)
+        self.guarded("cancel_session", async move {
+            let request = pb::CancelSessionRequest {
+                session_id: session_id.into(),
+                reason: reason.into(),
+            };
+            let response = self
+                .client
+                .clone()
+                .cancel_session(self.as_sender(initiator, request, Some(CALL_TIMEOUT))?)
+                .await?;
+            accepted(response.into_inner().ack)
+        })
+        .await
     }
 
     pub async fn suspend_session(
@@ -207,16 +250,19 @@ impl RuntimeClient {
         session_id: &str,
         reason: &str,
     ) -> Result<pb::Ack, RuntimeError> {
-        let request = pb::SuspendSessionRequest {
-            session_id: session_id.into(),
-            reason: reason.into(),
-        };
-        let response = self
-            .client
-            .clone()
-            .suspend_session(self.as_sender(initiator, request, Some(CALL_TIMEOUT))?)
-            .await?;
-        accepted(response.into_inner().ack)
+        self.guarded("suspend_session", async move {
+            let request = pb::SuspendSessionRequest {
+                session_id: session_id.into(),
+                reason: reason.into(),
+            };
+            let response = self
+                .client
+                .clone()
+                .suspend_session(self.as_sender(initiator, request, Some(CALL_TIMEOUT))?)
+                .await?;
+            accepted(response.into_inner().ack)
+        })
+        .await
     }
 
     pub async fn resume_session(
@@ -225,16 +271,19 @@ impl RuntimeClient {
         session_id: &str,
         reason: &str,
     ) -> Result<pb::Ack, RuntimeError> {
-        let request = pb::ResumeSessionRequest {
-            session_id: session_id.into(),
-            reason: reason.into(),
-        };
-        let response = self
-            .client
-            .clone()
-            .resume_session(self.as_sender(initiator, request, Some(CALL_TIMEOUT))?)
-            .await?;
-        accepted(response.into_inner().ack)
+        self.guarded("resume_session", async move {
+            let request = pb::ResumeSessionRequest {
+                session_id: session_id.into(),
+                reason: reason.into(),
+            };
+            let response = self
+                .client
+                .clone()
+                .resume_session(self.as_sender(initiator, request, Some(CALL_TIMEOUT))?)
+                .await?;
+            accepted(response.into_inner().ack)
+        })
+        .await
     }
 
     /// Initialize as the service identity: reachability and capabilities.
@@ -244,94 +293,115 @@ impl RuntimeClient {
     }
 
     pub async fn get_manifest(&self) -> Result<pb::AgentManifest, RuntimeError> {
-        let response = self
-            .client
-            .clone()
-            .get_manifest(self.as_service(pb::GetManifestRequest::default())?)
-            .await?;
-        Ok(response.into_inner().manifest.unwrap_or_default())
+        self.guarded("get_manifest", async move {
+            let response = self
+                .client
+                .clone()
+                .get_manifest(self.as_service(pb::GetManifestRequest::default())?)
+                .await?;
+            Ok(response.into_inner().manifest.unwrap_or_default())
+        })
+        .await
     }
 
     /// Standard modes and extension modes, in that order.
     pub async fn list_modes(&self) -> Result<Vec<pb::ModeDescriptor>, RuntimeError> {
-        let mut client = self.client.clone();
-        let mut modes = client
-            .list_modes(self.as_service(pb::ListModesRequest {})?)
-            .await?
-            .into_inner()
-            .modes;
-        let extensions = client
-            .list_ext_modes(self.as_service(pb::ListExtModesRequest {})?)
-            .await?
-            .into_inner()
-            .modes;
-        modes.extend(extensions);
-        Ok(modes)
+        self.guarded("list_modes", async move {
+            let mut client = self.client.clone();
+            let mut modes = client
+                .list_modes(self.as_service(pb::ListModesRequest {})?)
+                .await?
+                .into_inner()
+                .modes;
+            let extensions = client
+                .list_ext_modes(self.as_service(pb::ListExtModesRequest {})?)
+                .await?
+                .into_inner()
+                .modes;
+            modes.extend(extensions);
+            Ok(modes)
+        })
+        .await
     }
 
     pub async fn list_roots(&self) -> Result<Vec<pb::Root>, RuntimeError> {
-        let response = self
-            .client
-            .clone()
-            .list_roots(self.as_service(pb::ListRootsRequest {})?)
-            .await?;
-        Ok(response.into_inner().roots)
+        self.guarded("list_roots", async move {
+            let response = self
+                .client
+                .clone()
+                .list_roots(self.as_service(pb::ListRootsRequest {})?)
+                .await?;
+            Ok(response.into_inner().roots)
+        })
+        .await
     }
 
     pub async fn list_policies(
         &self,
         mode: &str,
     ) -> Result<Vec<pb::PolicyDescriptor>, RuntimeError> {
-        let request = pb::ListPoliciesRequest { mode: mode.into() };
-        let response = self
-            .client
-            .clone()
-            .list_policies(self.as_service(request)?)
-            .await?;
-        Ok(response.into_inner().descriptors)
+        self.guarded("list_policies", async move {
+            let request = pb::ListPoliciesRequest { mode: mode.into() };
+            let response = self
+                .client
+                .clone()
+                .list_policies(self.as_service(request)?)
+                .await?;
+            Ok(response.into_inner().descriptors)
+        })
+        .await
     }
 
     pub async fn get_policy(&self, policy_id: &str) -> Result<pb::PolicyDescriptor, RuntimeError> {
-        let request = pb::GetPolicyRequest {
-            policy_id: policy_id.into(),
-        };
-        let response = self
-            .client
-            .clone()
-            .get_policy(self.as_service(request)?)
-            .await?;
-        response.into_inner().policy_descriptor.ok_or_else(|| {
-            RuntimeError::refused("UNKNOWN_POLICY_VERSION", format!("no policy {policy_id:?}"))
+        self.guarded("get_policy", async move {
+            let request = pb::GetPolicyRequest {
+                policy_id: policy_id.into(),
+            };
+            let response = self
+                .client
+                .clone()
+                .get_policy(self.as_service(request)?)
+                .await?;
+            response.into_inner().policy_descriptor.ok_or_else(|| {
+                RuntimeError::refused("UNKNOWN_POLICY_VERSION", format!("no policy {policy_id:?}"))
+            })
         })
+        .await
     }
 
     pub async fn register_policy(
         &self,
         descriptor: pb::PolicyDescriptor,
     ) -> Result<(), RuntimeError> {
-        let request = pb::RegisterPolicyRequest {
-            policy_descriptor: Some(descriptor),
-        };
-        let response = self
-            .client
-            .clone()
-            .register_policy(self.as_service(request)?)
-            .await?
-            .into_inner();
-        registry_answer(response.ok, response.error)
+        self.guarded("register_policy", async move {
+            let request = pb::RegisterPolicyRequest {
+                policy_descriptor: Some(descriptor),
+            };
+            let response = self
+                .client
+                .clone()
+                .register_policy(self.as_service(request)?)
+                .await?
+                .into_inner();
+            registry_answer(response.ok, response.error)
+        })
+        .await
     }
 
     pub async fn unregister_policy(&self, policy_id: &str) -> Result<(), RuntimeError> {
-        let request = pb::UnregisterPolicyRequest {
-            policy_id: policy_id.into(),
-        };
-        let response = self
-            .client
-            .clone()
-            .unregister_policy(self.as_service(request)?)
-            .await?
-            .into_inner();
-        registry_answer(response.ok, response.error)
+        self.guarded("unregister_policy", async move {
+            let request = pb::UnregisterPolicyRequest {
+                policy_id: policy_id.into(),
+            };
+            let response = self
+                .client
+                .clone()
+                .unregister_policy(self.as_service(request)?)
+                .await?
+                .into_inner();
+            registry_answer(response.ok, response.error)
+        })
+        .await
     }
 
     /// The runtime's session lifecycle events (first CREATED for every
@@ -339,14 +409,17 @@ impl RuntimeClient {
     pub async fn watch_sessions(
         &self,
     ) -> Result<Streaming<pb::WatchSessionsResponse>, RuntimeError> {
-        let bearer = self.credentials.service_bearer()?;
-        let request = with_bearer(&bearer, pb::WatchSessionsRequest {}, None);
-        Ok(self
-            .client
-            .clone()
-            .watch_sessions(request)
-            .await?
-            .into_inner())
+        self.guarded("watch_sessions", async move {
+            let bearer = self.credentials.service_bearer()?;
+            let request = with_bearer(&bearer, pb::WatchSessionsRequest {}, None);
+            Ok(self
+                .client
+                .clone()
+                .watch_sessions(request)
+                .await?
+                .into_inner())
+        })
+        .await
     }
 }
 

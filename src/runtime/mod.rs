@@ -1,6 +1,7 @@
 //! Everything that speaks to the MACP runtime: the generated gRPC types,
 //! the authenticated client, payload encoding, and the embedded runtime.
 
+pub mod breaker;
 pub mod client;
 pub mod credentials;
 pub mod embedded;

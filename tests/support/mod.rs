@@ -65,6 +65,8 @@ impl TestDb {
             body_limit_bytes: 2 * 1024 * 1024,
             rate_limit_per_second: 0,
             rate_limit_burst: None,
+            circuit_breaker_failures: 5,
+            circuit_breaker_cooldown_ms: 5_000,
             shutdown_grace_ms: 10_000,
             log_level: "warn".into(),
             log_format: LogFormat::Text,
