@@ -39,7 +39,8 @@ enum Command {
     Rebuild {
         /// Only this projection (default: all). Names: canonical_events,
         /// run_list, run_summary, run_state, sent_messages, run_metrics,
-        /// run_artifacts, run_traces, agent_metrics, run_state_snapshots.
+        /// run_artifacts, run_traces, agent_metrics, run_state_snapshots,
+        /// audit_log.
         #[arg(long)]
         projection: Option<String>,
         /// Only this run's per-run read models.

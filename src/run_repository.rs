@@ -6,7 +6,7 @@
 //! every envelope; commands on one run are serialized in this process.
 
 use crate::store::{AppendError, EventStore, StoreError};
-use aggregates::{decide, DomainError, RunCommand, RunEvent, RunState};
+use aggregates::{audited, decide, DomainError, RunCommand, RunEvent, RunState, Timestamp};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
@@ -139,8 +139,10 @@ impl RunRepository {
             // advances for the next; if the batch is not appended after all,
             // the cache is dropped and re-read from the log.
             let mut events = Vec::new();
+            let actor = crate::audit::current_actor();
             for i in 0..count {
-                let decided = match decide(&loaded.state, &build(&loaded.state, i)) {
+                let command = build(&loaded.state, i);
+                let decided = match decide(&loaded.state, &command) {
                     Ok(decided) => decided,
                     Err(refused) => {
                         if i > 0 {
@@ -149,9 +151,17 @@ impl RunRepository {
                         return Err(refused.into());
                     }
                 };
+                let changed = !decided.is_empty();
                 for event in decided {
                     loaded.state.apply(&event);
                     events.push(event);
+                }
+                // A caller's command that changed something is recorded
+                // with who asked, in the same append.
+                if let (true, Some(actor)) = (changed, &actor) {
+                    let fact = audited(&command, actor, Timestamp::now());
+                    loaded.state.apply(&fact);
+                    events.push(fact);
                 }
             }
             let gate = self.appends.read().await;

@@ -52,6 +52,7 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("post", "/runtime/policies"),
     ("get", "/runtime/policies/{policy_id}"),
     ("delete", "/runtime/policies/{policy_id}"),
+    ("get", "/audit"),
     ("get", "/admin/circuit-breaker/history"),
     ("post", "/admin/circuit-breaker/reset"),
 ];

@@ -31,6 +31,8 @@ async fn dump_read_models(url: &str) -> Vec<String> {
          || '|' || doc FROM run_list ORDER BY run_id",
         "SELECT run_id || '|' || CAST(seq AS TEXT) || '|' || event_type || '|' || ts || '|' || doc \
          FROM canonical_events ORDER BY run_id, seq",
+        "SELECT CAST(position AS TEXT) || '|' || run_id || '|' || at || '|' || principal || '|' || \
+         action || '|' || doc FROM audit_log ORDER BY position",
     ];
     let mut rows = Vec::new();
     for sql in queries {

@@ -13,6 +13,7 @@ use support::{Engine, TestDb};
 
 const KEY: &str = "s3cret-key-1";
 const WRONG_KEY: &str = "wrong-key-2";
+const OPERATOR_KEY: &str = "operator-key-3";
 
 /// Every log line the service writes during this test binary.
 #[derive(Clone, Default)]
@@ -51,7 +52,7 @@ async fn the_api_is_guarded_and_says_why_it_refuses() {
     // Keys, on PostgreSQL (so that its URL's password is about too).
     let db = TestDb::new(Engine::Postgres).await;
     let mut config = db.config();
-    config.auth_api_keys = vec![KEY.into()];
+    config.auth_api_keys = vec![KEY.into(), OPERATOR_KEY.into()];
     config.body_limit_bytes = 64 * 1024;
     let service = macp_control_plane::service::Service::start(&config)
         .await
@@ -99,6 +100,63 @@ async fn the_api_is_guarded_and_says_why_it_refuses() {
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "client-chosen-id");
 
+    // The audit log says who did what to the run, by key fingerprint.
+    let run_id = run["runId"].as_str().unwrap().to_string();
+    let get = |path: String, key: &'static str| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            body(
+                http.get(format!("{url}{path}"))
+                    .bearer_auth(key)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let started = std::time::Instant::now();
+    while get(format!("/runs/{run_id}"), KEY).await.1["status"] != "running" {
+        assert!(started.elapsed().as_secs() < 30, "the run never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let cancelled = http
+        .post(format!("{url}/runs/{run_id}/cancel"))
+        .bearer_auth(OPERATOR_KEY)
+        .json(&serde_json::json!({"reason": "audit test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+    let audit = loop {
+        let (status, audit) = get(format!("/audit?runId={run_id}"), KEY).await;
+        assert_eq!(status, 200, "{audit}");
+        if audit["total"] == 2 {
+            break audit;
+        }
+        assert!(started.elapsed().as_secs() < 30, "{audit}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let fingerprint = macp_control_plane::http::access::fingerprint;
+    let entries = audit["data"].as_array().unwrap();
+    assert_eq!(entries[0]["action"], "run.cancel", "newest first: {audit}");
+    assert_eq!(
+        entries[0]["actor"]["principal"],
+        format!("key:{}", fingerprint(OPERATOR_KEY))
+    );
+    assert_eq!(entries[1]["action"], "run.create");
+    assert_eq!(
+        entries[1]["actor"]["principal"],
+        format!("key:{}", fingerprint(KEY))
+    );
+    assert_eq!(entries[1]["actor"]["requestId"], request_id.as_str());
+    assert_eq!(entries[1]["runId"], run_id.as_str());
+    let by_operator = format!("/audit?actor=key:{}", fingerprint(OPERATOR_KEY));
+    assert_eq!(get(by_operator, KEY).await.1["total"], 1);
+    let audit_text = audit.to_string();
+    assert!(!audit_text.contains(KEY) && !audit_text.contains(OPERATOR_KEY));
+
     // The probes and the scrape need no key.
     let (status, ready) = body(http.get(format!("{url}/readyz")).send().await.unwrap()).await;
     assert_eq!(status, 200, "{ready}");
@@ -123,6 +181,7 @@ async fn the_api_is_guarded_and_says_why_it_refuses() {
     for expected in [
         "macp_http_requests_total{method=\"GET\",route=\"/runs\",status=\"401\"} 2",
         "macp_http_requests_total{method=\"POST\",route=\"/runs\",status=\"202\"} 1",
+        "macp_runtime_calls_total{call=\"send\",outcome=\"ok\"}",
         "macp_projector_lag_events{projector=\"run_state\"}",
         "macp_envelopes_recorded_total",
         "macp_sse_subscribers 0",
@@ -153,7 +212,7 @@ async fn the_api_is_guarded_and_says_why_it_refuses() {
             .unwrap(),
     )
     .await;
-    assert!(runs["total"].as_i64() <= Some(1), "{runs}");
+    assert_eq!(runs["total"].as_i64(), Some(1), "{runs}");
     drop(service);
 
     // A rate limit and browser origins, on SQLite.
@@ -216,6 +275,7 @@ async fn the_api_is_guarded_and_says_why_it_refuses() {
     for secret in [
         KEY.to_string(),
         WRONG_KEY.to_string(),
+        OPERATOR_KEY.to_string(),
         format!(":{password}@"),
     ] {
         assert!(

@@ -4,6 +4,7 @@
 //! with its name as the event type and [`RunEvent::schema_version`]; an old
 //! payload is upcast by [`RunEvent::from_stored`] before it is read.
 
+use crate::audit::Actor;
 use crate::canonical::CanonicalEvent;
 use crate::request::ExecutionRequest;
 use crate::time::Timestamp;
@@ -111,6 +112,14 @@ pub enum RunEvent {
     /// in the log (they are never deleted).
     #[serde(rename_all = "camelCase")]
     RunDeleted { at: Timestamp },
+    /// An API caller asked for the command whose events precede this one
+    /// in the same append (see `audit.rs`). Changes no state.
+    #[serde(rename_all = "camelCase")]
+    ActionAudited {
+        action: String,
+        actor: Actor,
+        at: Timestamp,
+    },
 }
 
 /// A runtime envelope, field for field, with the payload bytes in base64.
@@ -156,6 +165,7 @@ impl RunEvent {
             RunEvent::ArtifactRegistered { .. } => "ArtifactRegistered",
             RunEvent::RunArchived { .. } => "RunArchived",
             RunEvent::RunDeleted { .. } => "RunDeleted",
+            RunEvent::ActionAudited { .. } => "ActionAudited",
         }
     }
 

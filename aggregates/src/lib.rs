@@ -9,6 +9,7 @@
 //! HTTP, gRPC or SQL. Clocks and identifiers come in through commands, so
 //! the same command on the same state always yields the same events.
 
+pub mod audit;
 pub mod canonical;
 pub mod command;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod run;
 pub mod status;
 pub mod time;
 
+pub use audit::{audited, Actor};
 pub use canonical::{CanonicalEvent, DerivedEvent, EventSource, Subject};
 pub use command::{MessageOutcome, OutboundMessage, RunCommand};
 pub use error::DomainError;

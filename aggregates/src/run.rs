@@ -105,6 +105,7 @@ impl RunState {
             }
             RunEvent::RunArchived { .. } => self.archived = true,
             RunEvent::RunDeleted { .. } => self.deleted = true,
+            RunEvent::ActionAudited { .. } => {}
         }
     }
 

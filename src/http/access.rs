@@ -6,6 +6,7 @@
 //! says a key is missing or wrong, never which.
 
 use super::error::ApiError;
+use aggregates::Actor;
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
@@ -67,13 +68,19 @@ pub async fn enforce(State(access): State<Access>, request: Request, next: Next)
             Some(_) => {}
         }
     }
+    let address = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_string());
+    let principal = match presented {
+        Some(key) if !access.keys.is_empty() => format!("key:{}", fingerprint(key)),
+        _ => "anonymous".to_string(),
+    };
     if let (false, Some(limiter)) = (open, &access.limiter) {
-        let client = match presented {
-            Some(key) if !access.keys.is_empty() => format!("key:{}", fingerprint(key)),
-            _ => request
-                .extensions()
-                .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_string(), |info| info.0.ip().to_string()),
+        let client = match (principal.as_str(), &address) {
+            ("anonymous", Some(address)) => address.clone(),
+            ("anonymous", None) => "unknown".to_string(),
+            (key, _) => key.to_string(),
         };
         if let Err(wait_seconds) = limiter.take(&client) {
             let mut response = ApiError::new(
@@ -88,20 +95,29 @@ pub async fn enforce(State(access): State<Access>, request: Request, next: Next)
             return response;
         }
     }
-    next.run(request).await
+    let actor = Actor {
+        principal,
+        request_id: request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
+        client: address,
+    };
+    crate::audit::acting_as(actor, next.run(request)).await
 }
 
 fn unauthenticated(message: &str) -> Response {
     ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message).into_response()
 }
 
-/// A short, non-reversible name for a key, to bucket clients by key
-/// without keeping the key itself in the limiter's table.
-fn fingerprint(key: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut hasher);
-    hasher.finish()
+/// A short, non-reversible, stable name for a key (the first 12 hex
+/// digits of its SHA-256): who the audit log says acted, and the rate
+/// limiter's bucket, without the key itself being kept anywhere.
+pub fn fingerprint(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    hex::encode(&digest[..6])
 }
 
 /// Turns the body-limit layer's bare 413 into the API's problem body.

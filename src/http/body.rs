@@ -68,3 +68,41 @@ pub fn query_int(
         )),
     }
 }
+
+/// `runId` of a query, when given: a UUID.
+pub fn optional_run_id(params: &HashMap<String, String>) -> Result<Option<Uuid>, ApiError> {
+    params
+        .get("runId")
+        .map(|id| {
+            Uuid::parse_str(id)
+                .map_err(|_| ApiError::field("runId", format!("{id:?} is not a UUID")))
+        })
+        .transpose()
+}
+
+/// The `cursor` of a paged list: opaque to clients, here the offset of the
+/// next page (0 without one).
+pub fn cursor(params: &HashMap<String, String>) -> Result<i64, ApiError> {
+    match params.get("cursor") {
+        Some(cursor) => cursor
+            .parse::<i64>()
+            .ok()
+            .filter(|o| *o >= 0)
+            .ok_or_else(|| ApiError::field("cursor", "not a cursor this service issued")),
+        None => Ok(0),
+    }
+}
+
+/// A page of stored JSON documents: `{data, total, nextCursor?}`.
+pub fn page(docs: &[String], total: i64, offset: i64) -> serde_json::Value {
+    let next = offset + docs.len() as i64;
+    let data: Vec<serde_json::Value> = docs
+        .iter()
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let mut body = serde_json::json!({"data": data, "total": total});
+    if next < total {
+        body["nextCursor"] = serde_json::json!(next.to_string());
+    }
+    body
+}

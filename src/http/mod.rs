@@ -4,6 +4,7 @@
 pub mod access;
 pub mod admin;
 pub mod artifacts;
+pub mod audit;
 pub mod batch;
 pub mod body;
 pub mod dashboard;
@@ -157,6 +158,7 @@ fn routes() -> Router<AppState> {
             runtime_info::get_policy,
             runtime_info::delete_policy
         ))
+        .routes(routes!(audit::list))
         .routes(routes!(admin::breaker_history))
         .routes(routes!(admin::reset_breaker))
         .split_for_parts();

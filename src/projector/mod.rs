@@ -9,6 +9,7 @@
 //! schedules them and stores what they produce.
 
 mod agents;
+pub mod audit_log;
 mod canonical_index;
 mod documents;
 mod model_cache;
@@ -80,6 +81,7 @@ pub fn all(live: &LiveHub) -> Vec<Arc<dyn Projector>> {
         Arc::new(DocumentProjector::<projections::RunTraces>::default()),
         Arc::new(AgentMetricsProjector),
         Arc::new(RunStateSnapshots),
+        Arc::new(audit_log::AuditLogProjector),
     ]
 }
 

@@ -45,6 +45,31 @@ pub enum ModelWrite {
         ts: String,
         doc: String,
     },
+    /// An audit-log row (one per `ActionAudited` event, by its position).
+    AuditEntry(AuditRow),
+}
+
+/// A row of the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub position: i64,
+    pub run_id: Uuid,
+    pub at: String,
+    pub principal: String,
+    pub action: String,
+    pub doc: String,
+}
+
+/// What `GET /audit` asks of the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub run_id: Option<Uuid>,
+    pub principal: Option<String>,
+    pub action: Option<String>,
+    pub after: Option<String>,
+    pub before: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
 }
 
 /// What `GET /runs` asks of the run list.
@@ -80,6 +105,7 @@ pub enum ProjectionTable {
     Documents,
     RunList,
     CanonicalIndex,
+    AuditLog,
 }
 
 /// A projector's writes for one batch, committed with its checkpoint.
@@ -115,6 +141,7 @@ impl EventStore {
             }
             ProjectionTable::RunList => sqlx::query("DELETE FROM run_list"),
             ProjectionTable::CanonicalIndex => sqlx::query("DELETE FROM canonical_events"),
+            ProjectionTable::AuditLog => sqlx::query("DELETE FROM audit_log"),
         };
         delete.execute(&mut *tx).await?;
         sqlx::query(
@@ -149,6 +176,10 @@ impl EventStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM canonical_events WHERE run_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM audit_log WHERE run_id = $1")
             .bind(&id)
             .execute(&mut *tx)
             .await?;
@@ -289,6 +320,53 @@ impl EventStore {
             .iter()
             .map(|row| row.try_get(0))
             .collect::<Result<Vec<String>, _>>()?;
+        Ok((docs, total))
+    }
+
+    /// Audit entries, newest first, and how many match.
+    pub async fn query_audit(&self, query: &AuditQuery) -> Result<(Vec<String>, i64), StoreError> {
+        let mut clauses = vec!["1 = 1".to_string()];
+        let mut args: Vec<String> = Vec::new();
+        let mut push = |clause: &str, value: String| {
+            args.push(value);
+            clauses.push(clause.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(run_id) = query.run_id {
+            push("run_id = ?", run_id.to_string());
+        }
+        if let Some(principal) = &query.principal {
+            push("principal = ?", principal.clone());
+        }
+        if let Some(action) = &query.action {
+            push("action = ?", action.clone());
+        }
+        if let Some(after) = &query.after {
+            push("at > ?", after.clone());
+        }
+        if let Some(before) = &query.before {
+            push("at < ?", before.clone());
+        }
+        let filter = clauses.join(" AND ");
+        let count_sql = format!("SELECT COUNT(*) FROM audit_log WHERE {filter}");
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        for value in &args {
+            count = count.bind(value.clone());
+        }
+        let total = count.fetch_one(self.pool()).await?;
+        let sql = format!(
+            "SELECT doc FROM audit_log WHERE {filter} ORDER BY position DESC LIMIT ${} OFFSET ${}",
+            args.len() + 1,
+            args.len() + 2
+        );
+        let mut select = sqlx::query_scalar::<_, String>(&sql);
+        for value in &args {
+            select = select.bind(value.clone());
+        }
+        let docs = select
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(self.pool())
+            .await?;
         Ok((docs, total))
     }
 
@@ -513,6 +591,20 @@ impl ProjectionBatch<'_> {
                         .await?
                 }
                 ModelWrite::RunRow(row) => self.upsert_run_row(row).await?,
+                ModelWrite::AuditEntry(row) => {
+                    sqlx::query(
+                        "INSERT INTO audit_log (position, run_id, at, principal, action, doc) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (position) DO NOTHING",
+                    )
+                    .bind(row.position)
+                    .bind(row.run_id.to_string())
+                    .bind(row.at.as_str())
+                    .bind(row.principal.as_str())
+                    .bind(row.action.as_str())
+                    .bind(row.doc.as_str())
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
             }
         }
         for chunk in events.chunks(INSERT_CHUNK) {
