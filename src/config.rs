@@ -5,6 +5,7 @@
 use crate::runtime::breaker::BreakerSettings;
 use crate::runtime::embedded::EmbeddedStorage;
 use crate::runtime::{Credentials, RuntimeTls};
+use crate::webhook_delivery::DeliverySettings;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -92,6 +93,16 @@ pub struct Config {
     /// How long the circuit stays open before one trial call goes through.
     #[arg(long, env = "CIRCUIT_BREAKER_COOLDOWN_MS", default_value_t = 5_000)]
     pub circuit_breaker_cooldown_ms: u64,
+    /// Attempts at a webhook delivery before it is marked failed.
+    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", default_value_t = 10)]
+    pub webhook_max_attempts: u32,
+    /// Wait after a delivery's first failed attempt; it doubles after each
+    /// (at most an hour).
+    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", default_value_t = 1_000)]
+    pub webhook_retry_base_ms: u64,
+    /// How long one delivery attempt may take.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
     /// At SIGTERM or SIGINT: how long open requests get to finish after the
     /// appends in flight have (runs are handed over at once either way).
     #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
@@ -128,6 +139,15 @@ impl Config {
         BreakerSettings {
             failure_threshold: self.circuit_breaker_failures.max(1),
             cooldown: std::time::Duration::from_millis(self.circuit_breaker_cooldown_ms),
+        }
+    }
+
+    /// How webhook deliveries are sent and retried.
+    pub fn webhook_delivery(&self) -> DeliverySettings {
+        DeliverySettings {
+            max_attempts: self.webhook_max_attempts.max(1),
+            retry_base: std::time::Duration::from_millis(self.webhook_retry_base_ms),
+            timeout: std::time::Duration::from_millis(self.webhook_timeout_ms.max(1)),
         }
     }
 

@@ -18,3 +18,4 @@ pub mod runtime;
 pub mod seed;
 pub mod service;
 pub mod store;
+pub mod webhook_delivery;

@@ -91,7 +91,7 @@ impl Service {
         let live = LiveHub::new(store.clone());
         let mut tasks: Vec<JoinHandle<()>> = vec![projector::spawn(
             store.clone(),
-            projector::all(&live),
+            projector::served(&live),
             instance_id.clone(),
             lease,
         )];
@@ -107,6 +107,12 @@ impl Service {
                 live.clone(),
             ));
         }
+        tasks.push(crate::webhook_delivery::spawn(
+            store.clone(),
+            config.webhook_delivery(),
+            instance_id.clone(),
+            lease,
+        ));
         let resumed = ingestion.resume_unfinished().await?;
         tasks.push(ingestion.spawn_sweeper());
         if resumed > 0 {

@@ -53,6 +53,12 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("get", "/runtime/policies/{policy_id}"),
     ("delete", "/runtime/policies/{policy_id}"),
     ("get", "/audit"),
+    ("post", "/webhooks"),
+    ("get", "/webhooks"),
+    ("get", "/webhooks/{id}"),
+    ("patch", "/webhooks/{id}"),
+    ("delete", "/webhooks/{id}"),
+    ("get", "/webhooks/{id}/deliveries"),
     ("get", "/admin/circuit-breaker/history"),
     ("post", "/admin/circuit-breaker/reset"),
 ];

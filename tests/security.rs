@@ -14,6 +14,7 @@ use support::{Engine, TestDb};
 const KEY: &str = "s3cret-key-1";
 const WRONG_KEY: &str = "wrong-key-2";
 const OPERATOR_KEY: &str = "operator-key-3";
+const WEBHOOK_SECRET: &str = "webhook-secret-4-long-enough";
 
 /// Every log line the service writes during this test binary.
 #[derive(Clone, Default)]
@@ -157,6 +158,18 @@ async fn the_api_is_guarded_and_says_why_it_refuses() {
     let audit_text = audit.to_string();
     assert!(!audit_text.contains(KEY) && !audit_text.contains(OPERATOR_KEY));
 
+    // A webhook's secret goes in and never comes out.
+    let hook = http
+        .post(format!("{url}/webhooks"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"url": "http://127.0.0.1:9/hook", "secret": WEBHOOK_SECRET}))
+        .send()
+        .await
+        .unwrap();
+    let (status, hook) = body(hook).await;
+    assert_eq!(status, 201, "{hook}");
+    assert!(!hook.to_string().contains(WEBHOOK_SECRET));
+
     // The probes and the scrape need no key.
     let (status, ready) = body(http.get(format!("{url}/readyz")).send().await.unwrap()).await;
     assert_eq!(status, 200, "{ready}");
@@ -276,6 +289,7 @@ async fn the_api_is_guarded_and_says_why_it_refuses() {
         KEY.to_string(),
         WRONG_KEY.to_string(),
         OPERATOR_KEY.to_string(),
+        WEBHOOK_SECRET.to_string(),
         format!(":{password}@"),
     ] {
         assert!(

@@ -21,6 +21,7 @@ pub mod replay;
 pub mod runs;
 pub mod runtime_info;
 pub mod stream;
+pub mod webhooks;
 
 use crate::ingestion::Ingestion;
 use crate::live::LiveHub;
@@ -159,6 +160,9 @@ fn routes() -> Router<AppState> {
             runtime_info::delete_policy
         ))
         .routes(routes!(audit::list))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
         .routes(routes!(admin::breaker_history))
         .routes(routes!(admin::reset_breaker))
         .split_for_parts();

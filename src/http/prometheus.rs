@@ -122,7 +122,7 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         app.store.head_position().await,
         app.store.checkpoints().await,
     ) {
-        for projector in projector::all(&app.live) {
+        for projector in projector::served(&app.live) {
             let checkpoint = checkpoints.get(projector.name()).copied().unwrap_or(0);
             let _ = writeln!(
                 out,

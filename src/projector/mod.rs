@@ -15,6 +15,7 @@ mod documents;
 mod model_cache;
 mod run_list;
 mod snapshots;
+pub mod webhook_outbox;
 
 pub use agents::{AgentMetricsProjector, AGENT_METRICS};
 pub use canonical_index::CanonicalEventIndex;
@@ -83,6 +84,14 @@ pub fn all(live: &LiveHub) -> Vec<Arc<dyn Projector>> {
         Arc::new(RunStateSnapshots),
         Arc::new(audit_log::AuditLogProjector),
     ]
+}
+
+/// What a serving instance runs: every read model, and the webhook
+/// outbox (which is not a read model: `rebuild` leaves it alone).
+pub fn served(live: &LiveHub) -> Vec<Arc<dyn Projector>> {
+    let mut projectors = all(live);
+    projectors.push(Arc::new(webhook_outbox::WebhookOutbox));
+    projectors
 }
 
 /// Drops one run's per-run read models and re-folds them from its stream,

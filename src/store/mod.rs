@@ -7,6 +7,7 @@
 //! fails with a unique violation and becomes [`AppendError::Conflict`].
 
 pub mod read_models;
+pub mod webhooks;
 
 use aggregates::event::EventLoadError;
 use aggregates::{RunEvent, Timestamp};

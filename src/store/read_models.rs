@@ -47,6 +47,8 @@ pub enum ModelWrite {
     },
     /// An audit-log row (one per `ActionAudited` event, by its position).
     AuditEntry(AuditRow),
+    /// A webhook delivery to queue; one queued already is left as it is.
+    QueuedDelivery(super::webhooks::NewDelivery),
 }
 
 /// A row of the audit log.
@@ -106,6 +108,9 @@ pub enum ProjectionTable {
     RunList,
     CanonicalIndex,
     AuditLog,
+    /// The webhook outbox: not disposable (rows are deliveries owed), so a
+    /// reset only rewinds the checkpoint, and re-folding queues nothing twice.
+    WebhookOutbox,
 }
 
 /// A projector's writes for one batch, committed with its checkpoint.
@@ -137,13 +142,16 @@ impl EventStore {
         let mut tx = self.pool().begin().await?;
         let delete = match table {
             ProjectionTable::Documents => {
-                sqlx::query("DELETE FROM read_models WHERE projection = $1").bind(projector)
+                Some(sqlx::query("DELETE FROM read_models WHERE projection = $1").bind(projector))
             }
-            ProjectionTable::RunList => sqlx::query("DELETE FROM run_list"),
-            ProjectionTable::CanonicalIndex => sqlx::query("DELETE FROM canonical_events"),
-            ProjectionTable::AuditLog => sqlx::query("DELETE FROM audit_log"),
+            ProjectionTable::RunList => Some(sqlx::query("DELETE FROM run_list")),
+            ProjectionTable::CanonicalIndex => Some(sqlx::query("DELETE FROM canonical_events")),
+            ProjectionTable::AuditLog => Some(sqlx::query("DELETE FROM audit_log")),
+            ProjectionTable::WebhookOutbox => None,
         };
-        delete.execute(&mut *tx).await?;
+        if let Some(delete) = delete {
+            delete.execute(&mut *tx).await?;
+        }
         sqlx::query(
             "INSERT INTO projector_checkpoints (projector, position) VALUES ($1, 0) \
              ON CONFLICT (projector) DO UPDATE SET position = 0",
@@ -602,6 +610,24 @@ impl ProjectionBatch<'_> {
                     .bind(row.principal.as_str())
                     .bind(row.action.as_str())
                     .bind(row.doc.as_str())
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                ModelWrite::QueuedDelivery(delivery) => {
+                    sqlx::query(
+                        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, run_id, event_type, \
+                         body, status, attempts, next_attempt_at, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8) \
+                         ON CONFLICT (webhook_id, event_id) DO NOTHING",
+                    )
+                    .bind(delivery.id.as_str())
+                    .bind(delivery.webhook_id.as_str())
+                    .bind(delivery.event_id.as_str())
+                    .bind(delivery.run_id.as_str())
+                    .bind(delivery.event_type.as_str())
+                    .bind(delivery.body.as_str())
+                    .bind(delivery.due_at)
+                    .bind(delivery.created_at.as_str())
                     .execute(&mut *self.tx)
                     .await?;
                 }
