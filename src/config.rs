@@ -107,6 +107,11 @@ pub struct Config {
     /// appends in flight have (runs are handed over at once either way).
     #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+    /// An OTLP collector (HTTP, protobuf; e.g. `http://127.0.0.1:4318`):
+    /// spans are exported there, those about a run in the run's trace.
+    /// Unset: no export.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otel_exporter_otlp_endpoint: Option<String>,
     /// Log filter, e.g. `info` or `macp_control_plane=debug,info`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,

@@ -18,4 +18,5 @@ pub mod runtime;
 pub mod seed;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 pub mod webhook_delivery;

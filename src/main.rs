@@ -2,10 +2,9 @@
 //! decision run through a running service.
 
 use clap::{Parser, Subcommand};
-use macp_control_plane::config::{Config, LogFormat};
+use macp_control_plane::config::Config;
 use macp_control_plane::runtime::embedded::EmbeddedRuntime;
 use macp_control_plane::service::{shutdown_signal, Service};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,12 +78,17 @@ async fn main() -> anyhow::Result<()> {
         (Some(Command::Bench(_)), "info") => "warn",
         (_, level) => level,
     };
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
-    match cli.config.log_format {
-        LogFormat::Json => logs.json().init(),
-        LogFormat::Text => logs.init(),
-    }
+    let telemetry = macp_control_plane::telemetry::init(
+        level,
+        cli.config.log_format,
+        cli.config.otel_exporter_otlp_endpoint.as_deref(),
+    )?;
+    let result = run(cli).await;
+    telemetry.shutdown();
+    result
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let service = Service::start(&cli.config).await?;

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 use tokio::sync::{Mutex as AsyncMutex, RwLock};
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Attempts at one command when appends keep conflicting.
@@ -140,8 +141,12 @@ impl RunRepository {
             // the cache is dropped and re-read from the log.
             let mut events = Vec::new();
             let actor = crate::audit::current_actor();
+            let mut action = "";
             for i in 0..count {
                 let command = build(&loaded.state, i);
+                if i == 0 {
+                    action = command.action();
+                }
                 let decided = match decide(&loaded.state, &command) {
                     Ok(decided) => decided,
                     Err(refused) => {
@@ -169,9 +174,19 @@ impl RunRepository {
                 *loaded = Loaded::default();
                 return Err(CommandError::ShuttingDown);
             }
+            // In the run's own trace (exported when OTLP is configured).
+            let span = tracing::info_span!(
+                "run.append",
+                run_id = %run_id,
+                action,
+                events = events.len(),
+                version = loaded.version,
+            );
+            crate::telemetry::link_to_run(&span, &loaded.state.trace_id);
             let appended = self
                 .store
                 .append(run_id, loaded.version, &events, idempotency_key)
+                .instrument(span)
                 .await;
             drop(gate);
             match appended {

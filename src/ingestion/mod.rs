@@ -16,6 +16,7 @@ use aggregates::Timestamp;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// The lease that says which instance ingests a run.
@@ -137,8 +138,13 @@ impl Ingestion {
             runtime: self.inner.runtime.clone(),
             runtime_kind: self.inner.runtime_kind.clone(),
         };
+        // The whole drive as one span of the run's trace.
+        let span = tracing::info_span!("run.drive", run_id = %run_id);
+        if let Ok(state) = self.inner.repo.load(run_id).await {
+            crate::telemetry::link_to_run(&span, &state.trace_id);
+        }
         tokio::select! {
-            result = driver.run() => {
+            result = driver.run().instrument(span) => {
                 match result {
                     Ok(()) => {}
                     Err(run_driver::DriveError::Command(CommandError::ShuttingDown)) => {

@@ -71,6 +71,7 @@ impl TestDb {
             webhook_retry_base_ms: 1_000,
             webhook_timeout_ms: 10_000,
             shutdown_grace_ms: 10_000,
+            otel_exporter_otlp_endpoint: None,
             log_level: "warn".into(),
             log_format: LogFormat::Text,
         }

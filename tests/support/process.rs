@@ -18,7 +18,18 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     pub async fn start(db: &TestDb, port: u16, runtime: &str) -> ControlPlane {
+        Self::start_with(db, port, runtime, &[]).await
+    }
+
+    /// As [`start`](Self::start), with more environment variables.
+    pub async fn start_with(
+        db: &TestDb,
+        port: u16,
+        runtime: &str,
+        env: &[(&str, &str)],
+    ) -> ControlPlane {
         let child = Command::new(env!("CARGO_BIN_EXE_macp-control-plane"))
+            .envs(env.iter().copied())
             .env("PORT", port.to_string())
             .env("HOST", "127.0.0.1")
             .env("DATABASE_URL", &db.url)
