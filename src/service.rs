@@ -26,7 +26,7 @@ pub struct Service {
     pub address: SocketAddr,
     pub store: EventStore,
     /// Background work that stops when the service does (projectors,
-    /// sweeper, discovery, cluster listener).
+    /// sweeper, discovery, cluster listener, webhook delivery).
     tasks: Vec<JoinHandle<()>>,
     http: JoinHandle<()>,
     /// Tells the HTTP server to stop accepting and drain.
