@@ -121,6 +121,19 @@ async fn the_openapi_document_lists_every_route_of_the_contract() {
         "the document has routes the contract list here lacks"
     );
 
+    // Operation ids are unique (clients generate method names from them).
+    let mut ids = std::collections::HashSet::new();
+    for (method, path) in CONTRACT_ROUTES {
+        let id = document["paths"][path][method]["operationId"]
+            .as_str()
+            .unwrap();
+        assert!(ids.insert(id.to_string()), "operationId {id} repeats");
+    }
+    assert_eq!(
+        document["paths"]["/runs/{id}/events"]["get"]["operationId"],
+        "getRunsIdEvents"
+    );
+
     // Bodies carry their schemas, and every reference resolves.
     let create = &document["paths"]["/runs"]["post"]["requestBody"];
     let schema_ref = create["content"]["application/json"]["schema"]["$ref"]

@@ -11,7 +11,7 @@ use macp_control_plane::runtime::pb::Envelope;
 use macp_control_plane::runtime::{Credentials, RuntimeClient, RuntimeError, RuntimeTls};
 use macp_control_plane::service::Service;
 use serde_json::json;
-use support::{Engine, TestDb};
+use support::{CapturedLogs, Engine, TestDb};
 
 const RUNTIME_TOKENS: &str = r#"[
   {"token": "tok-coordinator", "sender": "coordinator"},
@@ -22,6 +22,7 @@ const RUNTIME_TOKENS: &str = r#"[
 
 #[tokio::test]
 async fn the_control_plane_runs_a_session_over_tls_with_a_token_per_sender() {
+    let logs = CapturedLogs::install();
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let cert_pem = certified.cert.pem().into_bytes();
     let key_pem = certified.signing_key.serialize_pem().into_bytes();
@@ -108,6 +109,15 @@ async fn the_control_plane_runs_a_session_over_tls_with_a_token_per_sender() {
     match dev.send("risk-analyst", envelope).await {
         Err(RuntimeError::Refused { code, .. }) => assert_eq!(code, "UNAUTHENTICATED"),
         other => panic!("dev-mode auth must be refused, got {other:?}"),
+    }
+
+    // No runtime token reached a log line or an answer, though every call
+    // carried one.
+    let (_, state) = client.get(&format!("/runs/{run_id}/state")).await.unwrap();
+    let seen = format!("{}{answer}{state}", logs.text());
+    assert!(logs.text().contains("run_id"), "the logs were captured");
+    for token in ["tok-coordinator", "tok-risk", "tok-security", "tok-watcher"] {
+        assert!(!seen.contains(token), "the runtime token {token} was shown");
     }
 }
 

@@ -7,34 +7,12 @@ mod support;
 use macp_control_plane::demo::decision_request;
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-use support::{Engine, TestDb};
+use support::{CapturedLogs, Engine, TestDb};
 
 const KEY: &str = "s3cret-key-1";
 const WRONG_KEY: &str = "wrong-key-2";
 const OPERATOR_KEY: &str = "operator-key-3";
 const WEBHOOK_SECRET: &str = "webhook-secret-4-long-enough";
-
-/// Every log line the service writes during this test binary.
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for CapturedLogs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl CapturedLogs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 async fn body(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
@@ -43,12 +21,7 @@ async fn body(response: reqwest::Response) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn the_api_is_guarded_and_says_why_it_refuses() {
-    let logs = CapturedLogs::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("debug,h2=info,hyper=info,tower=info")
-        .with_writer(move || writer.clone())
-        .init();
+    let logs = CapturedLogs::install();
 
     // Keys, on PostgreSQL (so that its URL's password is about too).
     let db = TestDb::new(Engine::Postgres).await;

@@ -43,7 +43,10 @@ pub fn finish(mut document: Document) -> Document {
     );
     for (path, item) in document.paths.paths.iter_mut() {
         let open = super::access::OPEN_ROUTES.contains(&path.as_str());
-        for operation in operations(item) {
+        for (method, operation) in operations(item) {
+            // Handler names repeat across modules (`list`, `get`):
+            // operation ids come from the method and path instead, unique.
+            operation.operation_id = Some(operation_id(method, path));
             if !open {
                 operation.security =
                     Some(vec![utoipa::openapi::security::SecurityRequirement::new(
@@ -59,16 +62,31 @@ pub fn finish(mut document: Document) -> Document {
     document
 }
 
-fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (&'static str, &mut Operation)> {
     [
-        item.get.as_mut(),
-        item.put.as_mut(),
-        item.post.as_mut(),
-        item.delete.as_mut(),
-        item.patch.as_mut(),
+        ("get", item.get.as_mut()),
+        ("put", item.put.as_mut()),
+        ("post", item.post.as_mut()),
+        ("delete", item.delete.as_mut()),
+        ("patch", item.patch.as_mut()),
     ]
     .into_iter()
-    .flatten()
+    .filter_map(|(method, operation)| operation.map(|o| (method, o)))
+}
+
+/// `get /runs/{id}/events` → `getRunsIdEvents`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_string();
+    for word in path.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            id.push(first.to_ascii_uppercase());
+            id.extend(chars);
+        }
+    }
+    id
 }
 
 fn add_response(operation: &mut Operation, status: &str, description: &str) {
