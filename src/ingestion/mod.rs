@@ -14,6 +14,7 @@ use crate::run_repository::{CommandError, RunRepository};
 use crate::runtime::RuntimeClient;
 use aggregates::Timestamp;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::Instrument;
@@ -40,6 +41,8 @@ struct Inner {
     /// This process, as a lease owner.
     instance_id: String,
     lease_ttl: Duration,
+    /// Set at shutdown: no run is started or kept any more.
+    stopping: AtomicBool,
 }
 
 impl Ingestion {
@@ -58,6 +61,7 @@ impl Ingestion {
                 active: Mutex::new(HashSet::new()),
                 instance_id: instance_id.to_string(),
                 lease_ttl,
+                stopping: AtomicBool::new(false),
             }),
         }
     }
@@ -75,6 +79,7 @@ impl Ingestion {
     /// instance, or this one restarted, resumes them at once rather than
     /// when the leases lapse.
     pub async fn release_leases(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
         let runs: Vec<Uuid> = self.active().iter().copied().collect();
         let store = self.inner.repo.store();
         for run_id in runs {
@@ -101,7 +106,7 @@ impl Ingestion {
     /// Starts driving `run_id` unless this process drives it already or
     /// another instance holds its lease.
     pub fn drive(&self, run_id: Uuid) {
-        if !self.active().insert(run_id) {
+        if self.inner.stopping.load(Ordering::SeqCst) || !self.active().insert(run_id) {
             return;
         }
         let this = self.clone();
@@ -171,6 +176,10 @@ impl Ingestion {
         let mut renewed = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(ttl / 3).await;
+            if self.inner.stopping.load(Ordering::SeqCst) {
+                // Released at shutdown: renewing would take it back.
+                std::future::pending::<()>().await;
+            }
             match store
                 .try_lease(
                     &lease_name(run_id),
