@@ -589,12 +589,21 @@ async fn runs_complete_after_postgres_stops_and_starts_mid_run() {
             s.spawn(|| server.stop_server());
         });
         burst.await.unwrap();
+        // Not ready while the store is away (load balancers steer clear).
+        let (status, ready) = client.get("/readyz").await.unwrap();
+        assert_eq!(
+            (status, &ready["database"]["ok"]),
+            (503, &json!(false)),
+            "{ready}"
+        );
         tokio::time::sleep(Duration::from_millis(500 + random_below(1000))).await;
         std::thread::scope(|s| {
             s.spawn(|| server.start_server());
         });
     }
     finish(&client, &direct, &run_id).await;
+    let (status, ready) = client.get("/readyz").await.unwrap();
+    assert_eq!(status, 200, "ready again: {ready}");
 
     let store = EventStore::open(&postgres.url()).await.unwrap();
     let total = tally(&direct, &store, &run_id).await;

@@ -24,7 +24,8 @@ pub async fn healthz() -> Json<Value> {
 }
 
 /// `{ok, database, runtime: {ok, runtimeKind, detail?}, streamConsumer}`;
-/// 503 unless the store and the runtime both answer.
+/// 503 unless the store and the runtime answer and ingestion is taking
+/// runs (its last sweep for unfinished runs worked; not shutting down).
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -49,7 +50,13 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
         Err(_) => json!({"ok": false, "runtimeKind": app.runtime_kind,
                          "detail": "the runtime did not answer in time"}),
     };
-    let ok = database["ok"] == true && runtime["ok"] == true;
+    let consumer = match app.ingestion.readiness() {
+        Ok(()) => json!({"ok": true, "activeRuns": app.ingestion.active_runs()}),
+        Err(detail) => {
+            json!({"ok": false, "activeRuns": app.ingestion.active_runs(), "detail": detail})
+        }
+    };
+    let ok = database["ok"] == true && runtime["ok"] == true && consumer["ok"] == true;
     let status = if ok {
         StatusCode::OK
     } else {
@@ -59,7 +66,7 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
         "ok": ok,
         "database": database,
         "runtime": runtime,
-        "streamConsumer": {"ok": true, "activeRuns": app.ingestion.active_runs()},
+        "streamConsumer": consumer,
     });
     (status, Json(body))
 }

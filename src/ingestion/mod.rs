@@ -43,6 +43,8 @@ struct Inner {
     lease_ttl: Duration,
     /// Set at shutdown: no run is started or kept any more.
     stopping: AtomicBool,
+    /// Why the sweeper's last look for unfinished runs failed, if it did.
+    sweep_error: Mutex<Option<String>>,
 }
 
 impl Ingestion {
@@ -62,6 +64,7 @@ impl Ingestion {
                 instance_id: instance_id.to_string(),
                 lease_ttl,
                 stopping: AtomicBool::new(false),
+                sweep_error: Mutex::new(None),
             }),
         }
     }
@@ -89,6 +92,24 @@ impl Ingestion {
             {
                 tracing::warn!(%run_id, %error, "cannot release the run's lease (it will lapse)");
             }
+        }
+    }
+
+    /// Whether ingestion is taking runs: not shutting down, and the last
+    /// look for unfinished runs worked (else why not).
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            return Err("shutting down".into());
+        }
+        match self
+            .inner
+            .sweep_error
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+        {
+            Some(error) => Err(format!("looking for unfinished runs failed: {error}")),
+            None => Ok(()),
         }
     }
 
@@ -208,9 +229,16 @@ impl Ingestion {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
-                if let Err(error) = this.resume_unfinished().await {
+                let swept = this.resume_unfinished().await;
+                if let Err(error) = &swept {
                     tracing::warn!(%error, "looking for unfinished runs failed");
                 }
+                *this
+                    .inner
+                    .sweep_error
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    swept.err().map(|e| e.to_string());
             }
         })
     }
