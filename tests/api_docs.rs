@@ -157,6 +157,7 @@ async fn the_openapi_document_lists_every_route_of_the_contract() {
     assert!(document["paths"]["/healthz"]["get"]["security"].is_null());
     assert!(document["paths"]["/runs/{id}"]["get"]["responses"]["401"].is_object());
     assert!(document["paths"]["/runs"]["post"]["responses"]["429"].is_object());
+    assert!(document["paths"]["/healthz"]["get"]["responses"]["429"].is_null());
 }
 
 /// Where Debian's Chromium is (`scripts/test` installs the package).

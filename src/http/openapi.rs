@@ -25,8 +25,9 @@ pub const DOCS_PATH: &str = "/docs";
 )]
 pub struct ApiDoc;
 
-/// The finished document: the routes' operations plus what every route
-/// shares (bearer keys, and the refusals the guards answer with).
+/// The finished document: the routes' operations plus what the guards add
+/// (bearer keys and rate limits on every route but the open probes, the
+/// body limit everywhere) and unique operation ids.
 pub fn finish(mut document: Document) -> Document {
     let components = document.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
@@ -54,9 +55,9 @@ pub fn finish(mut document: Document) -> Document {
                         Vec::<String>::new(),
                     )]);
                 add_response(operation, "401", "A missing or unknown API key");
+                add_response(operation, "429", "Rate limited: see Retry-After");
             }
             add_response(operation, "413", "The body is over BODY_LIMIT_BYTES");
-            add_response(operation, "429", "Rate limited: see Retry-After");
         }
     }
     document
