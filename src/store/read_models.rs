@@ -118,6 +118,49 @@ pub struct ProjectionBatch<'a> {
     tx: Transaction<'a, Any>,
 }
 
+/// The WHERE clause of a list query, built condition by condition, with
+/// the values its `$n` placeholders stand for.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    args: Vec<String>,
+}
+
+impl Filter {
+    /// A condition with no bound value.
+    fn add(&mut self, clause: &str) {
+        self.clauses.push(clause.to_string());
+    }
+
+    /// A condition whose `?` stands for `value`.
+    fn with(&mut self, clause: &str, value: String) {
+        self.args.push(value);
+        self.clauses
+            .push(clause.replace('?', &format!("${}", self.args.len())));
+    }
+
+    /// `column IN (values)`; nothing when `values` is empty.
+    fn any_of(&mut self, column: &str, values: &[String]) {
+        if values.is_empty() {
+            return;
+        }
+        let first = self.args.len() + 1;
+        let marks: Vec<String> = (first..first + values.len())
+            .map(|i| format!("${i}"))
+            .collect();
+        self.args.extend(values.iter().cloned());
+        self.clauses
+            .push(format!("{column} IN ({})", marks.join(", ")));
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            return "1 = 1".to_string();
+        }
+        self.clauses.join(" AND ")
+    }
+}
+
 impl EventStore {
     /// The checkpoint row of a projector, created at 0 if missing.
     pub async fn ensure_checkpoint(&self, projector: &str) -> Result<i64, StoreError> {
@@ -204,75 +247,33 @@ impl EventStore {
 
     /// The run summary documents a query selects, and how many match it.
     pub async fn list_runs(&self, query: &RunQuery) -> Result<(Vec<String>, i64), StoreError> {
-        let mut clauses = vec!["deleted = 0".to_string()];
-        let mut args: Vec<String> = Vec::new();
-        let arg = |value: String, args: &mut Vec<String>| {
-            args.push(value);
-            format!("${}", args.len())
-        };
+        let mut filter = Filter::default();
+        filter.add("deleted = 0");
         if !query.include_archived {
-            clauses.push("archived = 0".into());
+            filter.add("archived = 0");
         }
-        if !query.statuses.is_empty() {
-            let marks: Vec<String> = query
-                .statuses
-                .iter()
-                .map(|s| arg(s.clone(), &mut args))
-                .collect();
-            clauses.push(format!("status IN ({})", marks.join(", ")));
-        }
+        filter.any_of("status", &query.statuses);
         for tag in &query.tags {
-            let mark = arg(format!("%,{tag},%"), &mut args);
-            clauses.push(format!("tags LIKE {mark}"));
+            filter.with("tags LIKE ?", format!("%,{tag},%"));
         }
         if let Some(after) = &query.created_after {
-            let mark = arg(after.clone(), &mut args);
-            clauses.push(format!("created_at > {mark}"));
+            filter.with("created_at > ?", after.clone());
         }
         if let Some(before) = &query.created_before {
-            let mark = arg(before.clone(), &mut args);
-            clauses.push(format!("created_at < {mark}"));
+            filter.with("created_at < ?", before.clone());
         }
         if let Some(search) = query.search.as_ref().filter(|s| !s.is_empty()) {
-            let mark = arg(format!("%{}%", search.to_lowercase()), &mut args);
-            clauses.push(format!("search LIKE {mark}"));
+            filter.with("search LIKE ?", format!("%{}%", search.to_lowercase()));
         }
-        let filter = clauses.join(" AND ");
-        let order = format!(
-            "{} {}, run_id {}",
-            if query.sort_by_updated {
-                "updated_at"
-            } else {
-                "created_at"
-            },
-            if query.descending { "DESC" } else { "ASC" },
-            if query.descending { "DESC" } else { "ASC" },
-        );
-        let count_sql = format!("SELECT COUNT(*) FROM run_list WHERE {filter}");
-        let mut count = sqlx::query(&count_sql);
-        for value in &args {
-            count = count.bind(value.clone());
-        }
-        let total: i64 = count.fetch_one(self.pool()).await?.try_get(0)?;
-        let sql = format!(
-            "SELECT doc FROM run_list WHERE {filter} ORDER BY {order} LIMIT ${} OFFSET ${}",
-            args.len() + 1,
-            args.len() + 2
-        );
-        let mut select = sqlx::query(&sql);
-        for value in &args {
-            select = select.bind(value.clone());
-        }
-        let rows = select
-            .bind(query.limit)
-            .bind(query.offset)
-            .fetch_all(self.pool())
-            .await?;
-        let docs = rows
-            .iter()
-            .map(|row| row.try_get(0))
-            .collect::<Result<Vec<String>, _>>()?;
-        Ok((docs, total))
+        let direction = if query.descending { "DESC" } else { "ASC" };
+        let column = if query.sort_by_updated {
+            "updated_at"
+        } else {
+            "created_at"
+        };
+        let order = format!("{column} {direction}, run_id {direction}");
+        self.page_of_docs("run_list", &filter, &order, query.limit, query.offset)
+            .await
     }
 
     /// Canonical events across runs, oldest first, and how many match.
@@ -280,99 +281,80 @@ impl EventStore {
         &self,
         query: &EventQuery,
     ) -> Result<(Vec<String>, i64), StoreError> {
-        let mut clauses = vec!["1 = 1".to_string()];
-        let mut args: Vec<String> = Vec::new();
-        let mut push = |clause: &str, value: String| {
-            args.push(value);
-            clauses.push(clause.replace('?', &format!("${}", args.len())));
-        };
+        let mut filter = Filter::default();
         if let Some(run_id) = query.run_id {
-            push("run_id = ?", run_id.to_string());
+            filter.with("run_id = ?", run_id.to_string());
         }
         if let Some(after) = &query.after_ts {
-            push("ts > ?", after.clone());
+            filter.with("ts > ?", after.clone());
         }
         if let Some(before) = &query.before_ts {
-            push("ts < ?", before.clone());
+            filter.with("ts < ?", before.clone());
         }
-        if !query.types.is_empty() {
-            let first = args.len() + 1;
-            let marks: Vec<String> = (first..first + query.types.len())
-                .map(|i| format!("${i}"))
-                .collect();
-            args.extend(query.types.iter().cloned());
-            clauses.push(format!("event_type IN ({})", marks.join(", ")));
-        }
-        let filter = clauses.join(" AND ");
-        let count_sql = format!("SELECT COUNT(*) FROM canonical_events WHERE {filter}");
-        let mut count = sqlx::query(&count_sql);
-        for value in &args {
-            count = count.bind(value.clone());
-        }
-        let total: i64 = count.fetch_one(self.pool()).await?.try_get(0)?;
-        let sql = format!(
-            "SELECT doc FROM canonical_events WHERE {filter} ORDER BY ts, run_id, seq LIMIT ${} OFFSET ${}",
-            args.len() + 1,
-            args.len() + 2
-        );
-        let mut select = sqlx::query(&sql);
-        for value in &args {
-            select = select.bind(value.clone());
-        }
-        let rows = select
-            .bind(query.limit)
-            .bind(query.offset)
-            .fetch_all(self.pool())
-            .await?;
-        let docs = rows
-            .iter()
-            .map(|row| row.try_get(0))
-            .collect::<Result<Vec<String>, _>>()?;
-        Ok((docs, total))
+        filter.any_of("event_type", &query.types);
+        let order = "ts, run_id, seq";
+        self.page_of_docs(
+            "canonical_events",
+            &filter,
+            order,
+            query.limit,
+            query.offset,
+        )
+        .await
     }
 
     /// Audit entries, newest first, and how many match.
     pub async fn query_audit(&self, query: &AuditQuery) -> Result<(Vec<String>, i64), StoreError> {
-        let mut clauses = vec!["1 = 1".to_string()];
-        let mut args: Vec<String> = Vec::new();
-        let mut push = |clause: &str, value: String| {
-            args.push(value);
-            clauses.push(clause.replace('?', &format!("${}", args.len())));
-        };
+        let mut filter = Filter::default();
         if let Some(run_id) = query.run_id {
-            push("run_id = ?", run_id.to_string());
+            filter.with("run_id = ?", run_id.to_string());
         }
         if let Some(principal) = &query.principal {
-            push("principal = ?", principal.clone());
+            filter.with("principal = ?", principal.clone());
         }
         if let Some(action) = &query.action {
-            push("action = ?", action.clone());
+            filter.with("action = ?", action.clone());
         }
         if let Some(after) = &query.after {
-            push("at > ?", after.clone());
+            filter.with("at > ?", after.clone());
         }
         if let Some(before) = &query.before {
-            push("at < ?", before.clone());
+            filter.with("at < ?", before.clone());
         }
-        let filter = clauses.join(" AND ");
-        let count_sql = format!("SELECT COUNT(*) FROM audit_log WHERE {filter}");
+        let order = "position DESC";
+        self.page_of_docs("audit_log", &filter, order, query.limit, query.offset)
+            .await
+    }
+
+    /// One page of the `doc` column of `table` (rows matching `filter`, in
+    /// `order`), and how many rows match in all.
+    async fn page_of_docs(
+        &self,
+        table: &str,
+        filter: &Filter,
+        order: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<String>, i64), StoreError> {
+        let condition = filter.sql();
+        let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {condition}");
         let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-        for value in &args {
-            count = count.bind(value.clone());
+        for value in &filter.args {
+            count = count.bind(value.as_str());
         }
         let total = count.fetch_one(self.pool()).await?;
         let sql = format!(
-            "SELECT doc FROM audit_log WHERE {filter} ORDER BY position DESC LIMIT ${} OFFSET ${}",
-            args.len() + 1,
-            args.len() + 2
+            "SELECT doc FROM {table} WHERE {condition} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            filter.args.len() + 1,
+            filter.args.len() + 2
         );
         let mut select = sqlx::query_scalar::<_, String>(&sql);
-        for value in &args {
-            select = select.bind(value.clone());
+        for value in &filter.args {
+            select = select.bind(value.as_str());
         }
         let docs = select
-            .bind(query.limit)
-            .bind(query.offset)
+            .bind(limit)
+            .bind(offset)
             .fetch_all(self.pool())
             .await?;
         Ok((docs, total))
