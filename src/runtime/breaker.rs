@@ -165,29 +165,29 @@ impl CircuitBreaker {
             Err(RuntimeError::Timeout(_)) => "timeout",
         };
         *inner.outcomes.entry((call, outcome)).or_default() += 1;
-        let failed = result.as_ref().is_err_and(RuntimeError::is_transient);
         let was_trial = std::mem::take(&mut inner.trial_in_flight);
-        if failed {
-            inner.failures = inner.failures.saturating_add(1);
-            let reason = match result {
-                Err(error) => format!("{call}: {error}"),
-                Ok(_) => String::new(),
-            };
-            if was_trial && inner.state() == CircuitState::HalfOpen {
-                inner.move_to(CircuitState::Open, format!("trial call failed: {reason}"));
-            } else if inner.state() == CircuitState::Closed
-                && inner.failures >= inner.settings.failure_threshold
-            {
-                let failures = inner.failures;
-                inner.move_to(
-                    CircuitState::Open,
-                    format!("{failures} runtime failures in a row, the last {reason}"),
-                );
+        match result {
+            Err(error) if error.is_transient() => {
+                inner.failures = inner.failures.saturating_add(1);
+                let reason = format!("{call}: {error}");
+                if was_trial && inner.state() == CircuitState::HalfOpen {
+                    inner.move_to(CircuitState::Open, format!("trial call failed: {reason}"));
+                } else if inner.state() == CircuitState::Closed
+                    && inner.failures >= inner.settings.failure_threshold
+                {
+                    let failures = inner.failures;
+                    inner.move_to(
+                        CircuitState::Open,
+                        format!("{failures} runtime failures in a row, the last {reason}"),
+                    );
+                }
             }
-        } else {
-            inner.failures = 0;
-            if inner.state() != CircuitState::Closed {
-                inner.move_to(CircuitState::Closed, format!("{call} succeeded"));
+            // An answer, even a refusal: the runtime is there.
+            _ => {
+                inner.failures = 0;
+                if inner.state() != CircuitState::Closed {
+                    inner.move_to(CircuitState::Closed, format!("{call} answered"));
+                }
             }
         }
     }
