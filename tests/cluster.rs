@@ -9,12 +9,13 @@ use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use serde_json::json;
 use std::time::Duration;
 use support::process::{free_port, ControlPlane};
-use support::runtime_peer::{assert_recorded_exactly_once, direct_client, send_direct};
+use support::runtime_peer::{
+    assert_recorded_exactly_once, direct_client, multi_round_request, send_direct, MULTI_ROUND,
+};
 use support::sse::{seqs, SseClient};
 use support::{Engine, TestDb};
 
 const WAIT: Duration = Duration::from_secs(60);
-const MULTI_ROUND: &str = "ext.multi_round.v1";
 
 #[tokio::test]
 async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_when_the_first_dies()
@@ -29,10 +30,7 @@ async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_w
     let (client_a, client_b) = (Client::new(&a.url()), Client::new(&b.url()));
     let direct = direct_client(runtime.address);
 
-    let request = json!({"mode": "live", "runtime": {"kind": "rust"},
-        "session": {"modeName": MULTI_ROUND, "modeVersion": "1.0.0", "configurationVersion": "config.default",
-                    "ttlMs": 120000, "initiatorParticipantId": "coord",
-                    "participants": [{"id": "alice"}, {"id": "bob"}]}});
+    let request = multi_round_request(120_000);
     let (status, created) = client_a.post("/runs", &request).await.unwrap();
     assert_eq!(status, 202, "{created}");
     let run_id = created["runId"].as_str().unwrap().to_string();

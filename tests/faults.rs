@@ -24,12 +24,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::process::{free_port, ControlPlane};
-use support::runtime_peer::{direct_client, recorded_history, runtime_history, send_direct};
+use support::runtime_peer::{
+    direct_client, multi_round_request, recorded_history, runtime_history, send_direct, MULTI_ROUND,
+};
 use support::{Engine, TestDb};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(90);
-const MULTI_ROUND: &str = "ext.multi_round.v1";
 
 /// `FAULT_SOAK=1`: the long mode of `scripts/faults --soak`.
 fn soak() -> bool {
@@ -53,16 +54,11 @@ fn random_below(bound: u64) -> u64 {
     (Uuid::new_v4().as_u128() % u128::from(bound.max(1))) as u64
 }
 
-fn multi_round_request() -> Value {
-    json!({"mode": "live", "runtime": {"kind": "rust"},
-        "session": {"modeName": MULTI_ROUND, "modeVersion": "1.0.0",
-                    "configurationVersion": "config.default", "ttlMs": 300000,
-                    "initiatorParticipantId": "coord",
-                    "participants": [{"id": "alice"}, {"id": "bob"}]}})
-}
-
 async fn start_running_run(client: &Client) -> String {
-    let (status, created) = client.post("/runs", &multi_round_request()).await.unwrap();
+    let (status, created) = client
+        .post("/runs", &multi_round_request(300_000))
+        .await
+        .unwrap();
     assert_eq!(status, 202, "{created}");
     let run_id = created["runId"].as_str().unwrap().to_string();
     client

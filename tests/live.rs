@@ -5,11 +5,11 @@ mod support;
 use macp_control_plane::demo::Client;
 use serde_json::{json, Value};
 use std::time::Duration;
+use support::runtime_peer::multi_round_request;
 use support::sse::{seqs, SseClient};
 use support::{poll_until, Engine, TestDb};
 
 const WAIT: Duration = Duration::from_secs(30);
-const MULTI_ROUND: &str = "ext.multi_round.v1";
 
 async fn start_run(client: &Client, request: &Value) -> String {
     let (status, created) = client.post("/runs", request).await.unwrap();
@@ -20,13 +20,6 @@ async fn start_run(client: &Client, request: &Value) -> String {
         .await
         .unwrap();
     run_id
-}
-
-fn multi_round_request() -> Value {
-    json!({"mode": "live", "runtime": {"kind": "rust"},
-        "session": {"modeName": MULTI_ROUND, "modeVersion": "1.0.0", "configurationVersion": "config.default",
-                    "ttlMs": 120000, "initiatorParticipantId": "coord",
-                    "participants": [{"id": "alice"}, {"id": "bob"}]}})
 }
 
 /// Sends `rounds` disagreeing contributions from each participant, then an
@@ -69,7 +62,7 @@ async fn the_stream_starts_with_a_snapshot_then_carries_every_live_event_once() 
     let db = TestDb::new(Engine::Sqlite).await;
     let service = db.start().await;
     let url = service.url();
-    let run_id = start_run(&service.client, &multi_round_request()).await;
+    let run_id = start_run(&service.client, &multi_round_request(120_000)).await;
 
     let mut sse = SseClient::open(
         &format!("{url}/runs/{run_id}/stream?heartbeatMs=1000"),
@@ -130,7 +123,7 @@ async fn backfill_and_live_meet_with_no_gap_and_no_duplicate_while_ingesting() {
     let db = TestDb::new(Engine::Sqlite).await;
     let service = db.start().await;
     let url = service.url();
-    let run_id = start_run(&service.client, &multi_round_request()).await;
+    let run_id = start_run(&service.client, &multi_round_request(120_000)).await;
     let player = tokio::spawn(play_multi_round(Client::new(&url), run_id.clone(), 40));
     // Join mid-flight, asking for everything after seq 3.
     tokio::time::sleep(Duration::from_millis(150)).await;

@@ -11,12 +11,14 @@ use macp_control_plane::service::Service;
 use serde_json::json;
 use std::time::Duration;
 use support::process::{free_port, ControlPlane};
-use support::runtime_peer::{assert_recorded_exactly_once, direct_client, send_direct, FaultProxy};
+use support::runtime_peer::{
+    assert_recorded_exactly_once, direct_client, multi_round_request, send_direct, FaultProxy,
+    MULTI_ROUND,
+};
 use support::{Engine, TestDb};
 
 const WAIT: Duration = Duration::from_secs(60);
 const DECISION: &str = "macp.mode.decision.v1";
-const MULTI_ROUND: &str = "ext.multi_round.v1";
 
 #[tokio::test]
 async fn a_dropped_stream_resumes_after_the_last_recorded_envelope() {
@@ -124,10 +126,7 @@ async fn a_killed_control_plane_resumes_its_runs_losing_and_doubling_nothing() {
     let direct = direct_client(runtime.address);
 
     let mut control_plane = ControlPlane::start(&db, port, &runtime_address).await;
-    let request = json!({"mode": "live", "runtime": {"kind": "rust"},
-        "session": {"modeName": MULTI_ROUND, "modeVersion": "1.0.0", "configurationVersion": "config.default",
-                    "ttlMs": 120000, "initiatorParticipantId": "coord",
-                    "participants": [{"id": "alice"}, {"id": "bob"}]}});
+    let request = multi_round_request(120_000);
     let (status, created) = client.post("/runs", &request).await.unwrap();
     assert_eq!(status, 202, "{created}");
     let run_id = created["runId"].as_str().unwrap().to_string();

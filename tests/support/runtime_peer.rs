@@ -17,6 +17,20 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+/// The extension mode most of these tests play: JSON payloads, and a
+/// session that stays open until its participants agree.
+pub const MULTI_ROUND: &str = "ext.multi_round.v1";
+
+/// A live `ext.multi_round.v1` run: initiator `coord`, participants
+/// `alice` and `bob`.
+pub fn multi_round_request(ttl_ms: u64) -> Value {
+    serde_json::json!({"mode": "live", "runtime": {"kind": "rust"},
+        "session": {"modeName": MULTI_ROUND, "modeVersion": "1.0.0",
+                    "configurationVersion": "config.default", "ttlMs": ttl_ms,
+                    "initiatorParticipantId": "coord",
+                    "participants": [{"id": "alice"}, {"id": "bob"}]}})
+}
+
 pub fn direct_client(address: SocketAddr) -> RuntimeClient {
     RuntimeClient::connect_lazy(&address.to_string(), Credentials::Dev, None).unwrap()
 }
