@@ -2,8 +2,7 @@
 //! one is a command on the run (it records `artifact.created`).
 
 use super::body::{parse_json, run_id};
-use super::error::ApiError;
-use super::error::Problem;
+use super::error::{ApiError, Problem};
 use super::runs::{read_model, visible_summary};
 use super::AppState;
 use aggregates::{FieldError, RunCommand, Timestamp};

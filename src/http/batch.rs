@@ -3,8 +3,7 @@
 //! (export adds each run's `bundle`). One run's failure stops no other.
 
 use super::body::parse_json;
-use super::error::ApiError;
-use super::error::Problem;
+use super::error::{ApiError, Problem};
 use super::export::{bundle, ExportOptions};
 use super::lifecycle::cancel_run;
 use super::runs::{archive_run, delete_run};

@@ -1,8 +1,7 @@
 //! `GET /dashboard/overview?window=` (KPIs, charts, recent runs, runtime
 //! health over a time window) and `GET /dashboard/agents/metrics`.
 
-use super::error::ApiError;
-use super::error::Problem;
+use super::error::{ApiError, Problem};
 use super::AppState;
 use crate::store::read_models::RunQuery;
 use aggregates::{RunStatus, Timestamp};

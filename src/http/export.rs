@@ -2,8 +2,7 @@
 //! `POST /runs/compare` (two runs side by side).
 
 use super::body::{parse_json, query_int, run_id};
-use super::error::ApiError;
-use super::error::Problem;
+use super::error::{ApiError, Problem};
 use super::runs::{read_model, visible_summary};
 use super::AppState;
 use aggregates::{RunEvent, Timestamp};

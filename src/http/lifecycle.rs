@@ -3,8 +3,7 @@
 //! the Run as it is after the change.
 
 use super::body::{parse_optional_json, run_id};
-use super::error::ApiError;
-use super::error::Problem;
+use super::error::{ApiError, Problem};
 use super::runs::summary_at_least;
 use super::AppState;
 use aggregates::{RunCommand, RunStatus, Timestamp};

@@ -4,8 +4,7 @@
 //! with the run's session), and `GET /runs/:id/messages` (what was sent).
 
 use super::body::{parse_json, run_id};
-use super::error::ApiError;
-use super::error::Problem;
+use super::error::{ApiError, Problem};
 use super::runs::read_model;
 use super::AppState;
 use crate::runtime::payloads::encode_payload;

@@ -1,8 +1,7 @@
 //! `GET /runs/:id/metrics` and `GET /runs/:id/traces`.
 
 use super::body::run_id;
-use super::error::ApiError;
-use super::error::Problem;
+use super::error::{ApiError, Problem};
 use super::runs::read_model;
 use super::AppState;
 use axum::extract::{Path, State};

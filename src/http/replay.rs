@@ -5,8 +5,7 @@
 //! fold as the live view: replay is re-folding the stream.
 
 use super::body::{parse_json, query_int, run_id};
-use super::error::ApiError;
-use super::error::Problem;
+use super::error::{ApiError, Problem};
 use super::runs::visible_summary;
 use super::AppState;
 use crate::projector::Snapshot;

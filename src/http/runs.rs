@@ -1,8 +1,7 @@
 //! `/runs`: submit an execution request, read a run, its state, its events.
 
 use super::body::{parse_json, query_int, run_id};
-use super::error::ApiError;
-use super::error::Problem;
+use super::error::{ApiError, Problem};
 use super::AppState;
 use crate::projector::load_model;
 use crate::run_repository::CommandError;

@@ -2,8 +2,7 @@
 //! roots, health) and a proxy of its policy registry.
 
 use super::body::parse_json;
-use super::error::ApiError;
-use super::error::Problem;
+use super::error::{ApiError, Problem};
 use super::AppState;
 use crate::runtime::payloads::message_to_json;
 use crate::runtime::pb::PolicyDescriptor;

@@ -7,8 +7,7 @@
 //! open after the run ends: clients close it.
 
 use super::body::{query_int, run_id};
-use super::error::ApiError;
-use super::error::Problem;
+use super::error::{ApiError, Problem};
 use super::runs::{read_model, visible_summary};
 use super::AppState;
 use crate::live::FeedItem;
