@@ -13,6 +13,7 @@ pub mod ingestion;
 pub mod live;
 pub mod projector;
 pub mod rebuild;
+pub mod run_metrics;
 pub mod run_repository;
 pub mod runtime;
 pub mod seed;

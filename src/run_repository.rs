@@ -192,6 +192,11 @@ impl RunRepository {
             match appended {
                 Ok(version) => {
                     loaded.version = version;
+                    let ended = events.iter().find_map(RunEvent::run_ended_at);
+                    if let (Some(ended), Some(started)) = (ended, loaded.state.started_at) {
+                        let ms = ended.unix_ms() - started.unix_ms();
+                        crate::run_metrics::observe_run_duration(ms as f64 / 1000.0);
+                    }
                     return Ok(events);
                 }
                 Err(AppendError::Conflict) => {

@@ -375,7 +375,7 @@ async fn the_circuit_breaker_opens_on_a_dead_runtime_and_closes_when_it_is_back(
         );
     }
     let (_, breaker) = client.get("/admin/circuit-breaker/history").await.unwrap();
-    assert_eq!(breaker["state"], "open", "{breaker}");
+    assert_eq!(breaker["state"], "OPEN", "{breaker}");
     let started = Instant::now();
     let (status, body) = client.get("/runtime/modes").await.unwrap();
     assert_eq!(status, 503);
@@ -404,16 +404,20 @@ async fn the_circuit_breaker_opens_on_a_dead_runtime_and_closes_when_it_is_back(
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["to"].as_str().unwrap())
+        .map(|t| t["state"].as_str().unwrap())
         .collect();
-    assert_eq!(states, ["open", "half_open", "closed"], "{breaker}");
+    assert_eq!(
+        states,
+        ["CLOSED", "OPEN", "HALF_OPEN", "CLOSED"],
+        "oldest first: {breaker}"
+    );
 
     // A reset by hand is recorded too.
     let (status, breaker) = client
         .post("/admin/circuit-breaker/reset", &json!({}))
         .await
         .unwrap();
-    assert_eq!((status, breaker["state"].as_str()), (200, Some("closed")));
+    assert_eq!((status, breaker["state"].as_str()), (200, Some("CLOSED")));
     report(
         "circuit breaker",
         format!("opened after 3 failures, refused at once while open, closed by a trial call: {states:?}"),
@@ -587,10 +591,10 @@ async fn runs_complete_after_postgres_stops_and_starts_mid_run() {
         burst.await.unwrap();
         // Not ready while the store is away (load balancers steer clear).
         let (status, ready) = client.get("/readyz").await.unwrap();
-        assert_eq!(
-            (status, &ready["database"]["ok"]),
-            (503, &json!(false)),
-            "{ready}"
+        assert_eq!(status, 503, "{ready}");
+        assert!(
+            ready["database"].is_string() && ready["database"] != "ok",
+            "the store's state names why: {ready}"
         );
         tokio::time::sleep(Duration::from_millis(500 + random_below(1000))).await;
         std::thread::scope(|s| {

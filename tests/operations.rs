@@ -402,7 +402,13 @@ async fn validate_checks_the_request_and_the_runtime_without_starting_anything()
     unsupported["kickoff"] = json!([]);
     let (_, answer) = client.post("/runs/validate", &unsupported).await.unwrap();
     assert_eq!(answer["valid"], false);
-    assert_eq!(answer["errors"][0]["path"], "session.modeName");
+    assert_eq!(answer["fieldErrors"][0]["path"], "session.modeName");
+    assert!(
+        answer["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.starts_with("session.modeName: ")),
+        "{answer}"
+    );
 
     let (_, answer) = client
         .post("/runs/validate", &json!({"mode": "replay"}))

@@ -34,6 +34,41 @@ pub mod types {
     pub const PROGRESS_REPORTED: &str = "progress.reported";
     pub const LLM_CALL_COMPLETED: &str = "llm.call.completed";
     pub const ARTIFACT_CREATED: &str = "artifact.created";
+    pub const POLICY_DENIED: &str = "policy.denied";
+    pub const POLICY_COMMITMENT_EVALUATED: &str = "policy.commitment.evaluated";
+    pub const SIGNAL_ACKNOWLEDGED: &str = "signal.acknowledged";
+    pub const TOOL_CALLED: &str = "tool.called";
+    pub const TOOL_COMPLETED: &str = "tool.completed";
+
+    /// Every canonical type of the contract (webhooks subscribe to these).
+    pub const ALL: [&str; 26] = [
+        RUN_CREATED,
+        RUN_STARTED,
+        RUN_COMPLETED,
+        RUN_FAILED,
+        RUN_CANCELLED,
+        RUN_SUSPENDED,
+        RUN_RESUMED,
+        SESSION_BOUND,
+        SESSION_STREAM_OPENED,
+        SESSION_STATE_CHANGED,
+        PARTICIPANT_SEEN,
+        MESSAGE_SENT,
+        MESSAGE_RECEIVED,
+        MESSAGE_SEND_FAILED,
+        SIGNAL_EMITTED,
+        SIGNAL_ACKNOWLEDGED,
+        PROPOSAL_CREATED,
+        PROPOSAL_UPDATED,
+        DECISION_FINALIZED,
+        PROGRESS_REPORTED,
+        LLM_CALL_COMPLETED,
+        ARTIFACT_CREATED,
+        POLICY_DENIED,
+        POLICY_COMMITMENT_EVALUATED,
+        TOOL_CALLED,
+        TOOL_COMPLETED,
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

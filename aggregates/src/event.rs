@@ -147,6 +147,17 @@ pub struct EventLoadError {
 }
 
 impl RunEvent {
+    /// When the run ended, if this is its end (completed, failed or
+    /// cancelled).
+    pub fn run_ended_at(&self) -> Option<Timestamp> {
+        match self {
+            RunEvent::RunCompleted { at, .. }
+            | RunEvent::RunFailed { at, .. }
+            | RunEvent::RunCancelled { at, .. } => Some(*at),
+            _ => None,
+        }
+    }
+
     pub fn event_type(&self) -> &'static str {
         match self {
             RunEvent::RunRequested { .. } => "RunRequested",

@@ -41,6 +41,8 @@ pub struct RunState {
     pub archived: bool,
     /// Deleted runs answer every command as if they did not exist.
     pub deleted: bool,
+    /// When the run started (its duration runs from here to its end).
+    pub started_at: Option<Timestamp>,
 }
 
 impl RunState {
@@ -60,7 +62,10 @@ impl RunState {
                 self.trace_id = trace_id.clone();
                 self.runtime_kind = request.runtime.kind.clone();
             }
-            RunEvent::RunStarted { .. } => self.status = Some(RunStatus::Starting),
+            RunEvent::RunStarted { at } => {
+                self.status = Some(RunStatus::Starting);
+                self.started_at.get_or_insert(*at);
+            }
             RunEvent::SessionBound {
                 session_id,
                 initiator,

@@ -11,6 +11,7 @@
 
 pub mod agent_metrics;
 pub mod artifacts;
+pub mod dashboard;
 pub mod metrics;
 pub mod run_state;
 pub mod run_summary;

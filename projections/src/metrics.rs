@@ -72,19 +72,36 @@ impl Projection for RunMetrics {
                     .and_then(Value::as_f64)
                     .unwrap_or(0.0);
             }
-            // The runtime session's state where the run's end says it.
+            // The runtime session's state, by the protocol's names
+            // (`SESSION_STATE_*`, as the web console compares them).
+            types::SESSION_BOUND | types::RUN_RESUMED => self.session_state = session_state("OPEN"),
+            types::RUN_SUSPENDED => self.session_state = session_state("SUSPENDED"),
             types::RUN_COMPLETED => {
                 self.session_state = event
                     .data
                     .get("sessionState")
                     .and_then(Value::as_str)
-                    .map(String::from)
+                    .and_then(session_state)
             }
             types::RUN_FAILED if event.data["errorCode"] == "SESSION_EXPIRED" => {
-                self.session_state = Some("EXPIRED".into())
+                self.session_state = session_state("EXPIRED")
             }
-            types::RUN_CANCELLED => self.session_state = Some("CANCELLED".into()),
+            types::RUN_CANCELLED => self.session_state = session_state("CANCELLED"),
             _ => {}
         }
     }
+}
+
+/// `RESOLVED` → `SESSION_STATE_RESOLVED` (the protobuf enum's value name);
+/// a name already in that form is kept.
+fn session_state(name: &str) -> Option<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return None;
+    }
+    Some(if name.starts_with("SESSION_STATE_") {
+        name.to_string()
+    } else {
+        format!("SESSION_STATE_{name}")
+    })
 }

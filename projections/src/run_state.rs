@@ -367,6 +367,7 @@ impl RunStateView {
             types::PROPOSAL_CREATED => self.on_proposal(event, sender, true),
             types::PROPOSAL_UPDATED => self.on_proposal(event, sender, false),
             types::DECISION_FINALIZED => self.on_decision(event, sender),
+            types::POLICY_DENIED => self.on_policy_denied(event),
             types::SIGNAL_EMITTED => {
                 let payload = &data["decodedPayload"];
                 self.signals.signals.push(SignalEntry {
@@ -522,13 +523,38 @@ impl RunStateView {
         if let Some(id) = event.subject.as_ref().map(|s| s.id.clone()) {
             self.graph_node(&id, "decision", "finalized");
         }
+        // The runtime accepted the Commitment: its policy allowed it.
         let evaluation = json!({
-            "commitmentId": text(payload, "commitmentId"),
+            "commitmentId": text(payload, "commitmentId").unwrap_or_default(),
+            "decision": "allow",
+            "reasons": text(payload, "reason").filter(|r| !r.is_empty()).into_iter().collect::<Vec<_>>(),
             "policyVersion": text(payload, "policyVersion"),
             "outcomePositive": outcome_positive,
             "ts": event.ts,
         });
         self.policy.commitment_evaluations.push(evaluation);
+    }
+
+    /// A Commitment the runtime refused for policy reasons: a `deny`
+    /// evaluation with the runtime's reasons.
+    fn on_policy_denied(&mut self, event: &CanonicalEvent) {
+        let data = &event.data;
+        let reasons: Vec<String> = match data.get("reasons") {
+            Some(Value::Array(reasons)) => reasons
+                .iter()
+                .filter_map(|r| r.as_str().map(String::from))
+                .collect(),
+            _ => text(data, "reason").into_iter().collect(),
+        };
+        self.policy.commitment_evaluations.push(json!({
+            "commitmentId": text(data, "commitmentId")
+                .or_else(|| event.subject.as_ref().map(|s| s.id.clone()))
+                .unwrap_or_default(),
+            "decision": "deny",
+            "reasons": reasons,
+            "policyVersion": text(data, "policyVersion"),
+            "ts": event.ts,
+        }));
     }
 
     fn participant_mut(&mut self, id: &str) -> &mut ParticipantView {

@@ -1,21 +1,39 @@
 //! `/admin`: the circuit breaker in front of the runtime.
 
+use super::body::window_ms;
+use super::error::{ApiError, Problem};
 use super::AppState;
+use crate::audit::record_operation;
 use crate::runtime::breaker::BreakerReport;
-use axum::extract::State;
+use aggregates::Timestamp;
+use axum::extract::{Query, State};
 use axum::Json;
+use std::collections::HashMap;
 
 /// The breaker's state and every change of state it remembers, newest last.
 #[utoipa::path(
     get,
     path = "/admin/circuit-breaker/history",
     tag = "operations",
+    params(
+        ("window" = Option<String>, Query, description = "15m, 1h, 6h, 24h, 7d, 30d or all (default): the changes within it, plus the state the window opened in"),
+    ),
     responses(
-        (status = 200, description = "`{state, consecutiveFailures, failureThreshold, cooldownMs, history: [{at, from, to, reason}]}`", body = serde_json::Value),
+        (status = 200, description = "`{state, consecutiveFailures, failureThreshold, cooldownMs, history: [{state: CLOSED|OPEN|HALF_OPEN, enteredAt, reason, from?}]}`, oldest first", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
     )
 )]
-pub async fn breaker_history(State(app): State<AppState>) -> Json<BreakerReport> {
-    Json(app.ingestion.runtime().breaker().report())
+pub async fn breaker_history(
+    State(app): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<BreakerReport>, ApiError> {
+    let breaker = app.ingestion.runtime().breaker();
+    Ok(Json(match window_ms(&params)? {
+        Some(window) => {
+            breaker.report_since(Timestamp::from_unix_ms(Timestamp::now().unix_ms() - window))
+        }
+        None => breaker.report(),
+    }))
 }
 
 /// Closes the circuit by hand (after the runtime is known to be back).
@@ -29,10 +47,17 @@ pub async fn breaker_history(State(app): State<AppState>) -> Json<BreakerReport>
 )]
 pub async fn reset_breaker(State(app): State<AppState>) -> Json<BreakerReport> {
     tracing::info!("circuit breaker reset by an operator");
-    Json(
-        app.ingestion
-            .runtime()
-            .breaker()
-            .reset("reset by an operator (POST /admin/circuit-breaker/reset)"),
+    let report = app
+        .ingestion
+        .runtime()
+        .breaker()
+        .reset("reset by an operator (POST /admin/circuit-breaker/reset)");
+    record_operation(
+        &app.store,
+        "circuit_breaker.reset",
+        "circuit-breaker",
+        Some("runtime"),
     )
+    .await;
+    Json(report)
 }

@@ -1,9 +1,10 @@
 //! `GET /audit`: who asked for what on which run, newest first, from the
 //! audit-log read model (folded from the log's `ActionAudited` facts).
 
-use super::body::{cursor, optional_run_id, page, query_int};
+use super::body::{
+    offset_param, optional_run_id, page, query_int, text_param, time_bound, DayEdge,
+};
 use super::error::{ApiError, Problem};
-use super::runs::timestamp_param;
 use super::AppState;
 use crate::store::read_models::AuditQuery;
 use axum::extract::{Query, State};
@@ -17,15 +18,18 @@ use std::collections::HashMap;
     tag = "operations",
     params(
         ("runId" = Option<String>, Query, description = "Only this run"),
-        ("actor" = Option<String>, Query, description = "Only this principal (`key:<fingerprint>` or `anonymous`)"),
-        ("action" = Option<String>, Query, description = "Only this action, e.g. `run.cancel`"),
-        ("after" = Option<String>, Query, description = "RFC 3339"),
-        ("before" = Option<String>, Query, description = "RFC 3339"),
+        ("actor" = Option<String>, Query, description = "Part of the principal (`key:<fingerprint>` or `anonymous`)"),
+        ("action" = Option<String>, Query, description = "Only this action, e.g. `run.cancel`, `webhook.create`"),
+        ("resource" = Option<String>, Query, description = "run, webhook, policy or circuit-breaker"),
+        ("resourceId" = Option<String>, Query, description = "Only this resource"),
+        ("createdAfter" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD, exclusive (`after` too)"),
+        ("createdBefore" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD, inclusive (`before` too)"),
         ("limit" = Option<i64>, Query, description = "1..500, default 100"),
+        ("offset" = Option<i64>, Query, description = "Default 0"),
         ("cursor" = Option<String>, Query, description = "From the previous page"),
     ),
     responses(
-        (status = 200, description = "`{data: [{id, runId, at, action, actor: {principal, requestId?, client?}}], total, nextCursor?}`", body = serde_json::Value),
+        (status = 200, description = "`{data: [{id, actor, actorType, action, resource, resourceId?, requestId?, createdAt}], total, nextCursor?}`, newest first", body = serde_json::Value),
         (status = 400, description = "Bad input: the body names the field", body = Problem),
     )
 )]
@@ -33,14 +37,23 @@ pub async fn list(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
+    // The console's names first; the earlier `after`/`before` still work.
+    let bound = |names: [&str; 2], edge| -> Result<Option<String>, ApiError> {
+        match time_bound(&params, names[0], edge)? {
+            Some(bound) => Ok(Some(bound)),
+            None => time_bound(&params, names[1], edge),
+        }
+    };
     let query = AuditQuery {
         run_id: optional_run_id(&params)?,
-        principal: params.get("actor").cloned(),
-        action: params.get("action").cloned(),
-        after: timestamp_param(&params, "after")?,
-        before: timestamp_param(&params, "before")?,
+        principal: text_param(&params, "actor"),
+        action: text_param(&params, "action"),
+        resource: text_param(&params, "resource"),
+        resource_id: text_param(&params, "resourceId"),
+        after: bound(["createdAfter", "after"], DayEdge::Start)?,
+        before: bound(["createdBefore", "before"], DayEdge::End)?,
         limit: query_int(&params, "limit", 100, 1..=500)?,
-        offset: cursor(&params)?,
+        offset: offset_param(&params)?,
     };
     let (docs, total) = app.store.query_audit(&query).await?;
     Ok(Json(page(&docs, total, query.offset)))

@@ -1,6 +1,8 @@
 //! `POST /runs/batch/{cancel,archive,delete,export} {runIds}`: the single-run
-//! operation on each run, answering `{results: [{runId, ok, error?}]}`
-//! (export adds each run's `bundle`). One run's failure stops no other.
+//! operation on each run, answering `{results: [{runId, ok, error?,
+//! errorCode?}]}`; one run's failure stops no other. Export answers the
+//! bare list of bundles (the web console saves it as a file), or a
+//! problem naming each run id that has none.
 
 use super::body::parse_json;
 use super::error::{ApiError, Problem};
@@ -8,8 +10,10 @@ use super::export::{bundle, ExportOptions};
 use super::lifecycle::cancel_run;
 use super::runs::{archive_run, delete_run};
 use super::AppState;
+use aggregates::FieldError;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -34,7 +38,8 @@ pub struct BatchRequest {
     ),
     request_body = BatchRequest,
     responses(
-        (status = 200, description = "`{results: [{runId, ok, error?}]}`", body = serde_json::Value),
+        (status = 200, description = "`{results: [{runId, ok, error?, errorCode?}]}`; export: `[bundle]`", body = serde_json::Value),
+        (status = 404, description = "Export: a run id has no run (each is named)", body = Problem),
         (status = 400, description = "Bad input: the body names the field", body = Problem),
     )
 )]
@@ -56,6 +61,9 @@ pub async fn run_batch(
             format!("must list 1 to {MAX_BATCH} run ids"),
         ));
     }
+    if operation == "export" {
+        return export_all(&app, &request.run_ids).await;
+    }
     let mut results = Vec::with_capacity(request.run_ids.len());
     for id in &request.run_ids {
         let outcome = match Uuid::parse_str(id) {
@@ -63,19 +71,45 @@ pub async fn run_batch(
             Ok(run_id) => match operation.as_str() {
                 "cancel" => cancel_run(&app, run_id, Some("batch cancel".into()))
                     .await
-                    .map(|_| None),
-                "archive" => archive_run(&app, run_id).await.map(|_| None),
-                "delete" => delete_run(&app, run_id).await.map(|_| None),
-                _ => bundle(&app, run_id, ExportOptions::default())
-                    .await
-                    .map(Some),
+                    .map(|_| ()),
+                "archive" => archive_run(&app, run_id).await.map(|_| ()),
+                _ => delete_run(&app, run_id).await.map(|_| ()),
             },
         };
         results.push(match outcome {
-            Ok(None) => json!({"runId": id, "ok": true}),
-            Ok(Some(bundle)) => json!({"runId": id, "ok": true, "bundle": bundle}),
-            Err(error) => json!({"runId": id, "ok": false, "error": {"errorCode": error.code, "message": error.message}}),
+            Ok(()) => json!({"runId": id, "ok": true}),
+            Err(error) => {
+                json!({"runId": id, "ok": false, "error": error.message, "errorCode": error.code})
+            }
         });
     }
     Ok(Json(json!({"results": results})))
+}
+
+/// Every run's bundle, in the order asked; a run id without a run fails
+/// the whole export, naming each such id (a partial file would pass for
+/// a whole one).
+async fn export_all(app: &AppState, run_ids: &[String]) -> Result<Json<Value>, ApiError> {
+    let mut bundles = Vec::with_capacity(run_ids.len());
+    let mut missing = Vec::new();
+    for (i, id) in run_ids.iter().enumerate() {
+        let path = format!("runIds[{i}]");
+        match Uuid::parse_str(id) {
+            Err(_) => missing.push(FieldError::new(path, format!("{id:?} is not a UUID"))),
+            Ok(run_id) => match bundle(app, run_id, ExportOptions::default()).await {
+                Ok(bundle) => bundles.push(bundle),
+                Err(error) if error.status == StatusCode::NOT_FOUND => {
+                    missing.push(FieldError::new(path, error.message))
+                }
+                Err(error) => return Err(error),
+            },
+        }
+    }
+    if !missing.is_empty() {
+        let mut error = ApiError::validation(missing);
+        error.status = StatusCode::NOT_FOUND;
+        error.code = "RUN_NOT_FOUND".into();
+        return Err(error);
+    }
+    Ok(Json(Value::Array(bundles)))
 }

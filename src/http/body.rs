@@ -2,7 +2,7 @@
 //! its field (`session.ttlMs`), instead of axum's plain-text rejections.
 
 use super::error::ApiError;
-use aggregates::FieldError;
+use aggregates::{FieldError, Timestamp};
 use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -78,6 +78,102 @@ pub fn optional_run_id(params: &HashMap<String, String>) -> Result<Option<Uuid>,
                 .map_err(|_| ApiError::field("runId", format!("{id:?} is not a UUID")))
         })
         .transpose()
+}
+
+/// Which end of its day a date-only bound (`YYYY-MM-DD`, what a date
+/// input sends) stands for.
+#[derive(Debug, Clone, Copy)]
+pub enum DayEdge {
+    /// Midnight UTC: a lower bound takes the whole day in.
+    Start,
+    /// The day's last millisecond: an upper bound takes the whole day in.
+    End,
+}
+
+/// An optional time bound named `name`: RFC 3339, or a date taken at
+/// `edge` of that day (UTC); answered in the stored timestamps' text form,
+/// so it compares as text.
+pub fn time_bound(
+    params: &HashMap<String, String>,
+    name: &str,
+    edge: DayEdge,
+) -> Result<Option<String>, ApiError> {
+    let Some(text) = params.get(name).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if let Some(ts) = Timestamp::parse(text) {
+        return Ok(Some(ts.to_string()));
+    }
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        ApiError::field(
+            name,
+            format!("not an RFC 3339 timestamp or a YYYY-MM-DD date: {text:?}"),
+        )
+    })?;
+    let start = day
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp_millis())
+        .unwrap_or_default();
+    let ms = match edge {
+        DayEdge::Start => start,
+        DayEdge::End => start + 86_400_000 - 1,
+    };
+    Ok(Some(Timestamp::from_unix_ms(ms).to_string()))
+}
+
+/// The console's time windows, in milliseconds.
+const WINDOWS: [(&str, i64); 6] = [
+    ("15m", 15 * 60_000),
+    ("1h", 3_600_000),
+    ("6h", 6 * 3_600_000),
+    ("24h", 24 * 3_600_000),
+    ("7d", 7 * 86_400_000),
+    ("30d", 30 * 86_400_000),
+];
+
+/// `window` (`15m`, `1h`, `6h`, `24h`, `7d`, `30d`) in milliseconds;
+/// absent, empty or `all`: `None` (no cut-off).
+pub fn window_ms(params: &HashMap<String, String>) -> Result<Option<i64>, ApiError> {
+    match params.get("window").map(String::as_str) {
+        None | Some("") | Some("all") => Ok(None),
+        Some(window) => WINDOWS
+            .iter()
+            .find(|(name, _)| *name == window)
+            .map(|(_, ms)| Some(*ms))
+            .ok_or_else(|| {
+                ApiError::field(
+                    "window",
+                    format!("must be 15m, 1h, 6h, 24h, 7d, 30d or all, not {window:?}"),
+                )
+            }),
+    }
+}
+
+/// A comma-separated list parameter (empty items dropped).
+pub fn csv_param(params: &HashMap<String, String>, name: &str) -> Vec<String> {
+    params
+        .get(name)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A non-empty text parameter.
+pub fn text_param(params: &HashMap<String, String>, name: &str) -> Option<String> {
+    params.get(name).filter(|v| !v.trim().is_empty()).cloned()
+}
+
+/// The `offset` of a paged list (default 0), or else its `cursor`.
+pub fn offset_param(params: &HashMap<String, String>) -> Result<i64, ApiError> {
+    if params.contains_key("offset") {
+        return query_int(params, "offset", 0, 0..=i64::MAX);
+    }
+    cursor(params)
 }
 
 /// The `cursor` of a paged list: opaque to clients, here the offset of the

@@ -8,7 +8,8 @@ use super::AppState;
 use aggregates::{RunEvent, Timestamp};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use projections::{RunArtifacts, RunMetrics, RunStateView};
@@ -44,7 +45,7 @@ impl Default for ExportOptions {
         ("includeCanonical" = Option<bool>, Query, description = "Default true"),
         ("includeRaw" = Option<bool>, Query, description = "Default false"),
         ("eventLimit" = Option<i64>, Query, description = "Default 10000"),
-        ("format" = Option<String>, Query, description = "json or jsonl"),
+        ("format" = Option<String>, Query, description = "json or jsonl: JSON lines only for a client that accepts `application/x-ndjson`; any other client (the web console builds its file itself) gets the JSON object"),
     ),
     responses(
         (status = 200, description = "The run bundle", body = serde_json::Value),
@@ -56,6 +57,7 @@ pub async fn export(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let run_id = run_id(&id)?;
     let flag = |name: &str, default: bool| match params.get(name).map(String::as_str) {
@@ -83,8 +85,16 @@ pub async fn export(
             ))
         }
     };
+    // The web console asks for `format=jsonl` and parses the answer with
+    // `response.json()`, building the lines itself: lines go only to a
+    // client that says it reads them.
+    let reads_lines = headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/x-ndjson") || v.contains("application/jsonl"));
     let bundle = bundle(&app, run_id, options).await?;
-    if !jsonl {
+    if !(jsonl && reads_lines) {
         return Ok(Json(bundle).into_response());
     }
     // One record a line: the run's parts first, then each event.
@@ -216,12 +226,10 @@ pub async fn compare(State(app): State<AppState>, body: Bytes) -> Result<Json<Va
     };
     let (lp, rp) = (participants(&left_state), participants(&right_state));
     let (ls, rs) = (signals(&left_state), signals(&right_state));
-    Ok(Json(json!({
+    let mut comparison = json!({
         "left": left,
         "right": right,
         "statusMatch": left.status == right.status,
-        "durationDeltaMs": duration(&left).zip(duration(&right)).map(|(l, r)| r - l),
-        "confidenceDelta": confidence(&left_state).zip(confidence(&right_state)).map(|(l, r)| r - l),
         "participantsDiff": {
             "added": rp.difference(&lp).collect::<Vec<_>>(),
             "removed": lp.difference(&rp).collect::<Vec<_>>(),
@@ -231,5 +239,17 @@ pub async fn compare(State(app): State<AppState>, body: Bytes) -> Result<Json<Va
             "added": rs.difference(&ls).collect::<Vec<_>>(),
             "removed": ls.difference(&rs).collect::<Vec<_>>(),
         },
-    })))
+    });
+    // Deltas only where both sides have the figure (the console reads them
+    // as numbers, never null).
+    if let Some(delta) = duration(&left).zip(duration(&right)).map(|(l, r)| r - l) {
+        comparison["durationDeltaMs"] = json!(delta);
+    }
+    if let Some(delta) = confidence(&left_state)
+        .zip(confidence(&right_state))
+        .map(|(l, r)| r - l)
+    {
+        comparison["confidenceDelta"] = json!(delta);
+    }
+    Ok(Json(comparison))
 }

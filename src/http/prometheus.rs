@@ -1,6 +1,7 @@
 //! `GET /metrics` in the Prometheus text format: HTTP requests by route and
 //! status, envelopes recorded, runs ingesting here, SSE subscribers, and
-//! each projector's lag behind the log.
+//! each projector's lag behind the log, and the run duration histogram
+//! (`macp_run_duration_seconds`, from `run_metrics`).
 
 use super::AppState;
 use crate::projector;
@@ -77,6 +78,7 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
             );
         }
     }
+    crate::run_metrics::encode_run_metrics(&mut out);
     metric(
         &mut out,
         "macp_envelopes_recorded_total",

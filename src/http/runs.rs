@@ -1,12 +1,12 @@
 //! `/runs`: submit an execution request, read a run, its state, its events.
 
-use super::body::{parse_json, query_int, run_id};
+use super::body::{csv_param, parse_json, query_int, run_id, text_param, time_bound, DayEdge};
 use super::error::{ApiError, Problem};
 use super::AppState;
 use crate::projector::load_model;
 use crate::run_repository::CommandError;
 use crate::runtime::payloads::encode_payload;
-use crate::store::read_models::RunQuery;
+use crate::store::read_models::{EventQuery, RunQuery};
 use aggregates::{ExecutionRequest, FieldError, RunCommand, RunStatus, Timestamp};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use projections::{Projection, RunStateView, RunSummary};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -84,15 +84,19 @@ pub async fn start_run(app: &AppState, request: ExecutionRequest) -> Result<Resp
     tag = "runs",
     request_body = ExecutionRequest,
     responses(
-        (status = 200, description = "`{valid, errors, warnings, runtime}`", body = serde_json::Value),
-        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 200, description = "`{valid, errors: [text], warnings: [text], fieldErrors: [{path, message}], fieldWarnings, runtime}`, also for a body that is not an ExecutionRequest", body = serde_json::Value),
     )
 )]
 pub async fn validate(
     State(app): State<AppState>,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let request: ExecutionRequest = parse_json(&body)?;
+    // Every finding is a 200 `{valid: false}`: the web console shows this
+    // answer and nothing for an error status.
+    let request: ExecutionRequest = match parse_json(&body) {
+        Ok(request) => request,
+        Err(refusal) => return Ok(Json(verdict(refusal.errors, Vec::new(), Value::Null))),
+    };
     let mut errors = request.validate();
     errors.extend(payload_errors(&request));
     let mut warnings = Vec::new();
@@ -124,12 +128,28 @@ pub async fn validate(
             json!({"reachable": false, "supportedModes": []})
         }
     };
-    Ok(Json(json!({
+    Ok(Json(verdict(errors, warnings, runtime_view)))
+}
+
+/// `{valid, errors, warnings, fieldErrors, fieldWarnings, runtime}`:
+/// `errors` and `warnings` as lines of text (`path: message`, what the
+/// console lists), the same findings with their paths apart in
+/// `fieldErrors` / `fieldWarnings` for programs.
+fn verdict(errors: Vec<FieldError>, warnings: Vec<FieldError>, runtime: Value) -> Value {
+    let lines = |findings: &[FieldError]| -> Vec<String> {
+        findings
+            .iter()
+            .map(|f| format!("{}: {}", f.path, f.message))
+            .collect()
+    };
+    json!({
         "valid": errors.is_empty(),
-        "errors": errors,
-        "warnings": warnings,
-        "runtime": runtime_view,
-    })))
+        "errors": lines(&errors),
+        "warnings": lines(&warnings),
+        "fieldErrors": errors,
+        "fieldWarnings": warnings,
+        "runtime": runtime,
+    })
 }
 
 /// The answer to a repeated idempotency key: the run it already made.
@@ -280,15 +300,19 @@ pub async fn get_state(
         .into_response())
 }
 
-/// `GET /runs/:id/events?afterSeq&limit`: a bare array in seq order.
+/// `GET /runs/:id/events?afterSeq&limit&type&afterTs&beforeTs`: a bare
+/// array in seq order.
 #[utoipa::path(
     get,
     path = "/runs/{id}/events",
     tag = "events",
     params(
         ("id" = String, Path, description = "Run id (lowercase UUID)"),
-        ("afterSeq" = Option<i64>, Query, description = "Default 0"),
-        ("limit" = Option<i64>, Query, description = "1..1000"),
+        ("afterSeq" = Option<i64>, Query, description = "Exclusive; default 0"),
+        ("limit" = Option<i64>, Query, description = "1..1000, default 200"),
+        ("type" = Option<String>, Query, description = "Comma-separated event types"),
+        ("afterTs" = Option<String>, Query, description = "RFC 3339, exclusive"),
+        ("beforeTs" = Option<String>, Query, description = "RFC 3339, inclusive"),
     ),
     responses(
         (status = 200, description = "Canonical events after a seq", body = serde_json::Value),
@@ -304,8 +328,25 @@ pub async fn list_events(
     let run_id = run_id(&id)?;
     let after_seq = query_int(&params, "afterSeq", 0, 0..=i64::MAX)?;
     let limit = query_int(&params, "limit", 200, 1..=1000)?;
+    let types = csv_param(&params, "type");
+    let after_ts = time_bound(&params, "afterTs", DayEdge::Start)?;
+    let before_ts = time_bound(&params, "beforeTs", DayEdge::End)?;
     visible_summary(&app, run_id).await?;
-    let docs = app.store.canonical_events(run_id, after_seq, limit).await?;
+    let docs = if types.is_empty() && after_ts.is_none() && before_ts.is_none() {
+        app.store.canonical_events(run_id, after_seq, limit).await?
+    } else {
+        let query = EventQuery {
+            run_id: Some(run_id),
+            types,
+            after_ts,
+            before_ts,
+            after: after_seq,
+            limit,
+            ..Default::default()
+        };
+        let (page, _) = app.store.query_canonical(&query).await?;
+        page.into_iter().map(|(doc, _)| doc).collect()
+    };
     // The stored documents are already JSON: splice them, do not re-parse.
     let body = format!("[{}]", docs.join(","));
     Ok((
@@ -323,9 +364,11 @@ pub async fn list_events(
     params(
         ("status" = Option<String>, Query, description = "Comma-separated statuses"),
         ("tags" = Option<String>, Query, description = "Comma-separated tags, all required"),
-        ("createdAfter" = Option<String>, Query, description = "RFC 3339"),
-        ("createdBefore" = Option<String>, Query, description = "RFC 3339"),
-        ("search" = Option<String>, Query, description = "Substring of id, mode or tags"),
+        ("createdAfter" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD (exclusive; a date from its start)"),
+        ("createdBefore" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD (inclusive; a date to its end)"),
+        ("search" = Option<String>, Query, description = "Case-insensitive substring of id, mode, tags, source and metadata values"),
+        ("environment" = Option<String>, Query, description = "Exactly this `metadata.environment`"),
+        ("scenarioRef" = Option<String>, Query, description = "Case-insensitive part of `metadata.scenarioRef` (else the source ref)"),
         ("limit" = Option<i64>, Query, description = "1..200, default 50"),
         ("offset" = Option<i64>, Query, description = "Default 0"),
         ("sortBy" = Option<String>, Query, description = "createdAt or updatedAt"),
@@ -343,19 +386,7 @@ pub async fn list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = query_int(&params, "limit", 50, 1..=200)?;
     let offset = query_int(&params, "offset", 0, 0..=i64::MAX)?;
-    let csv = |name: &str| -> Vec<String> {
-        params
-            .get(name)
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let statuses = csv("status");
+    let statuses = csv_param(&params, "status");
     for status in &statuses {
         if serde_json::from_value::<RunStatus>(json!(status)).is_err() {
             return Err(ApiError::field(
@@ -386,10 +417,12 @@ pub async fn list(
     };
     let query = RunQuery {
         statuses,
-        tags: csv("tags"),
-        created_after: timestamp_param(&params, "createdAfter")?,
-        created_before: timestamp_param(&params, "createdBefore")?,
-        search: params.get("search").cloned(),
+        tags: csv_param(&params, "tags"),
+        created_after: time_bound(&params, "createdAfter", DayEdge::Start)?,
+        created_before: time_bound(&params, "createdBefore", DayEdge::End)?,
+        search: text_param(&params, "search"),
+        environment: text_param(&params, "environment"),
+        scenario_ref: text_param(&params, "scenarioRef"),
         include_archived: matches!(
             params.get("includeArchived").map(String::as_str),
             Some("true") | Some("1")
@@ -407,23 +440,6 @@ pub async fn list(
     Ok(Json(
         json!({"data": data, "total": total, "limit": limit, "offset": offset}),
     ))
-}
-
-/// An RFC 3339 query parameter, normalized to the stored form (UTC, ms).
-pub fn timestamp_param(
-    params: &HashMap<String, String>,
-    name: &str,
-) -> Result<Option<String>, ApiError> {
-    params
-        .get(name)
-        .map(|text| {
-            Timestamp::parse(text)
-                .map(|ts| ts.to_string())
-                .ok_or_else(|| {
-                    ApiError::field(name, format!("not an RFC 3339 timestamp: {text:?}"))
-                })
-        })
-        .transpose()
 }
 
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]

@@ -4,9 +4,10 @@
 use super::body::parse_json;
 use super::error::{ApiError, Problem};
 use super::AppState;
+use crate::audit::record_operation;
 use crate::runtime::payloads::message_to_json;
 use crate::runtime::pb::PolicyDescriptor;
-use aggregates::FieldError;
+use aggregates::{FieldError, Timestamp};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -212,13 +213,20 @@ pub async fn register_policy(
         description: policy.description,
         rules,
         schema_version: policy.schema_version.unwrap_or(1),
-        registered_at_unix_ms: 0,
+        registered_at_unix_ms: Timestamp::now().unix_ms(),
     };
     let runtime = app.ingestion.runtime();
     runtime
         .register_policy(descriptor)
         .await
         .map_err(ApiError::runtime_refusal)?;
+    record_operation(
+        &app.store,
+        "policy.register",
+        POLICY,
+        Some(&policy.policy_id),
+    )
+    .await;
     let stored = runtime
         .get_policy(&policy.policy_id)
         .await
@@ -249,8 +257,12 @@ pub async fn delete_policy(
         .unregister_policy(&policy_id)
         .await
         .map_err(ApiError::runtime_refusal)?;
+    record_operation(&app.store, "policy.delete", POLICY, Some(&policy_id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The resource of policy commands' audit entries.
+const POLICY: &str = "policy";
 
 /// A policy descriptor with its rules as JSON rather than a string.
 fn policy_json(policy: &PolicyDescriptor) -> Value {

@@ -31,7 +31,10 @@ impl Projector for CanonicalEventIndex {
         _cache: &mut ModelCache,
     ) -> Result<Vec<ModelWrite>, StoreError> {
         let mut writes = Vec::new();
-        for event in events.iter().filter_map(|e| e.event.canonical()) {
+        for (event, position) in events
+            .iter()
+            .filter_map(|e| Some((e.event.canonical()?, e.position)))
+        {
             let doc = serde_json::to_string(event)
                 .map_err(|e| StoreError::Corrupt(format!("canonical event: {e}")))?;
             writes.push(ModelWrite::CanonicalEvent {
@@ -40,6 +43,7 @@ impl Projector for CanonicalEventIndex {
                 event_type: event.event_type.clone(),
                 ts: event.ts.to_string(),
                 doc,
+                position,
             });
         }
         Ok(writes)

@@ -65,12 +65,25 @@ impl Projector for RunListProjector {
                 deleted: summary.deleted,
                 tags: format!(",{},", summary.tags.join(",")),
                 search: searchable(&summary),
+                environment: metadata_text(&summary, "environment"),
+                scenario_ref: metadata_text(&summary, "scenarioRef")
+                    .or_else(|| summary.source.as_ref().and_then(|s| s.reference.clone()))
+                    .map(|r| r.to_lowercase()),
                 doc,
             }));
             cache.put(self.name(), key, summary);
         }
         Ok(writes)
     }
+}
+
+/// A text value of the run's metadata.
+fn metadata_text(summary: &RunSummary, key: &str) -> Option<String> {
+    summary
+        .metadata
+        .get(key)
+        .and_then(Value::as_str)
+        .map(String::from)
 }
 
 /// What `search` matches: the run's id, mode, runtime, tags, source and

@@ -1,5 +1,4 @@
-//! Queues webhook deliveries: each `run.started`, `run.completed`,
-//! `run.failed` and `run.cancelled` canonical event, for every active
+//! Queues webhook deliveries: each canonical event, for every active
 //! subscription to its type that existed when it happened. The queue rows
 //! are written in the transaction that moves this projector's checkpoint,
 //! so nothing is queued twice or lost across restarts; `webhook_delivery`
@@ -15,8 +14,9 @@ use async_trait::async_trait;
 use serde_json::json;
 use uuid::Uuid;
 
-/// The canonical event types a webhook can subscribe to.
-pub const WEBHOOK_EVENTS: [&str; 4] = [
+/// What a subscription that names no event types gets: the run's
+/// lifecycle.
+pub const DEFAULT_WEBHOOK_EVENTS: [&str; 4] = [
     types::RUN_STARTED,
     types::RUN_COMPLETED,
     types::RUN_FAILED,
@@ -49,15 +49,14 @@ impl Projector for WebhookOutbox {
         events: &[StoredEvent],
         _cache: &mut ModelCache,
     ) -> Result<Vec<ModelWrite>, StoreError> {
-        let due: Vec<_> = events
-            .iter()
-            .filter_map(|e| e.event.canonical())
-            .filter(|e| WEBHOOK_EVENTS.contains(&e.event_type.as_str()))
-            .collect();
+        let due: Vec<_> = events.iter().filter_map(|e| e.event.canonical()).collect();
         if due.is_empty() {
             return Ok(Vec::new());
         }
         let subscriptions = store.webhooks().await?;
+        if subscriptions.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = Timestamp::now();
         let mut writes = Vec::new();
         for event in due {

@@ -20,22 +20,26 @@ use std::time::{Duration, Instant};
 /// State changes kept for the history endpoint.
 const HISTORY_LENGTH: usize = 200;
 
+/// Upper-case on the wire (`CLOSED`, `OPEN`, `HALF_OPEN`): the console
+/// compares them exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CircuitState {
     Closed,
     Open,
     HalfOpen,
 }
 
-/// One change of state.
+/// One change of state: the state entered, when, why, and the state it
+/// left (`None` for the first entry, the state the breaker starts in).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Transition {
-    pub at: Timestamp,
-    pub from: CircuitState,
-    pub to: CircuitState,
+    pub state: CircuitState,
+    pub entered_at: Timestamp,
     pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<CircuitState>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,18 +102,29 @@ impl Inner {
             self.history.pop_front();
         }
         self.history.push_back(Transition {
-            at: Timestamp::now(),
-            from,
-            to,
+            state: to,
+            entered_at: Timestamp::now(),
             reason,
+            from: Some(from),
         });
     }
 }
 
 impl CircuitBreaker {
+    /// A closed breaker; its history starts with that state, so a
+    /// timeline has a band from the start.
     pub fn new(settings: BreakerSettings) -> Self {
         let breaker = CircuitBreaker::default();
-        breaker.lock().settings = settings;
+        {
+            let mut inner = breaker.lock();
+            inner.settings = settings;
+            inner.history.push_back(Transition {
+                state: CircuitState::Closed,
+                entered_at: Timestamp::now(),
+                reason: "started".into(),
+                from: None,
+            });
+        }
         breaker
     }
 
@@ -205,6 +220,20 @@ impl CircuitBreaker {
         report(&self.lock())
     }
 
+    /// The report with only the history since `since`, plus the entry in
+    /// force at `since` (so the oldest band still says which state the
+    /// window opened in).
+    pub fn report_since(&self, since: Timestamp) -> BreakerReport {
+        let mut report = self.report();
+        let in_window = report
+            .history
+            .iter()
+            .position(|t| t.entered_at >= since)
+            .unwrap_or(report.history.len());
+        report.history.drain(..in_window.saturating_sub(1));
+        report
+    }
+
     pub fn state(&self) -> CircuitState {
         self.lock().state()
     }
@@ -288,9 +317,9 @@ mod tests {
         b.admit("send").unwrap();
         b.record::<()>("send", &Ok(()));
         assert_eq!(b.state(), CircuitState::Closed);
-        let states: Vec<_> = b.report().history.iter().map(|t| t.to).collect();
+        let states: Vec<_> = b.report().history.iter().map(|t| t.state).collect();
         use CircuitState::*;
-        assert_eq!(states, [Open, HalfOpen, Open, HalfOpen, Closed]);
+        assert_eq!(states, [Closed, Open, HalfOpen, Open, HalfOpen, Closed]);
     }
 
     #[test]

@@ -185,12 +185,16 @@ pub fn decode_payload(mode_name: &str, message_type: &str, bytes: &[u8]) -> Deco
 }
 
 /// Any `macp.v1` message as contract JSON (camelCase, enums by name, every
-/// field present), e.g. the runtime's manifest or mode descriptors.
+/// field present, 64-bit integers as JSON numbers: clients compute with
+/// them, e.g. `registeredAtUnixMs` as a date), e.g. the runtime's manifest
+/// or mode descriptors.
 pub fn message_to_json<M: Message>(type_name: &str, message: &M) -> Value {
     let Some(descriptor) = DESCRIPTORS.get_message_by_name(type_name) else {
         return Value::Null;
     };
-    let options = SerializeOptions::new().skip_default_fields(false);
+    let options = SerializeOptions::new()
+        .skip_default_fields(false)
+        .stringify_64_bit_integers(false);
     DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
         .ok()
         .and_then(|m| {

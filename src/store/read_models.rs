@@ -21,6 +21,11 @@ pub struct RunRow {
     pub tags: String,
     /// Lowercased text a search looks in.
     pub search: String,
+    /// `metadata.environment`, for the exact filter.
+    pub environment: Option<String>,
+    /// `metadata.scenarioRef`, else the source's ref, lowercased, for the
+    /// partial filter.
+    pub scenario_ref: Option<String>,
     pub doc: String,
 }
 
@@ -44,6 +49,9 @@ pub enum ModelWrite {
         event_type: String,
         ts: String,
         doc: String,
+        /// The log position of the fact that records it (the cursor of
+        /// `GET /events`).
+        position: i64,
     },
     /// An audit-log row (one per `ActionAudited` event, by its position).
     AuditEntry(AuditRow),
@@ -59,6 +67,9 @@ pub struct AuditRow {
     pub at: String,
     pub principal: String,
     pub action: String,
+    /// What the entry is about (`run`), and its id.
+    pub resource: String,
+    pub resource_id: String,
     pub doc: String,
 }
 
@@ -66,12 +77,29 @@ pub struct AuditRow {
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub run_id: Option<Uuid>,
+    /// A part of the actor's principal.
     pub principal: Option<String>,
     pub action: Option<String>,
+    pub resource: Option<String>,
+    pub resource_id: Option<String>,
+    /// Exclusive lower and inclusive upper bound on the entry's time.
     pub after: Option<String>,
     pub before: Option<String>,
     pub limit: i64,
     pub offset: i64,
+}
+
+/// An audit fact about something that is not a run (a webhook, a runtime
+/// policy, the circuit breaker): written once, never changed.
+#[derive(Debug, Clone)]
+pub struct OperationAudit {
+    pub id: String,
+    pub at: String,
+    pub principal: String,
+    pub action: String,
+    pub resource: String,
+    pub resource_id: Option<String>,
+    pub doc: String,
 }
 
 /// What `GET /runs` asks of the run list.
@@ -79,9 +107,14 @@ pub struct AuditQuery {
 pub struct RunQuery {
     pub statuses: Vec<String>,
     pub tags: Vec<String>,
+    /// Exclusive lower and inclusive upper bound on `createdAt`.
     pub created_after: Option<String>,
     pub created_before: Option<String>,
     pub search: Option<String>,
+    /// Exact `metadata.environment`.
+    pub environment: Option<String>,
+    /// A part of the scenario ref (case-insensitive).
+    pub scenario_ref: Option<String>,
     pub include_archived: bool,
     pub sort_by_updated: bool,
     pub descending: bool,
@@ -93,11 +126,16 @@ pub struct RunQuery {
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     pub run_id: Option<Uuid>,
+    /// Only runs whose scenario ref contains this (case-insensitive).
+    pub scenario_ref: Option<String>,
     pub types: Vec<String>,
+    /// Exclusive lower and inclusive upper bound on `ts`.
     pub after_ts: Option<String>,
     pub before_ts: Option<String>,
+    /// The cursor: events after it. With `run_id`, a `seq` of that run;
+    /// across runs, a log position (what `nextCursor` gave).
+    pub after: i64,
     pub limit: i64,
-    pub offset: i64,
 }
 
 /// Which tables a projector writes, for a reset.
@@ -151,6 +189,19 @@ impl Filter {
         self.args.extend(values.iter().cloned());
         self.clauses
             .push(format!("{column} IN ({})", marks.join(", ")));
+    }
+
+    /// `column` contains `text`: a `LIKE` whose wildcards in `text` are
+    /// escaped, so `_` and `%` match only themselves.
+    fn contains(&mut self, column: &str, text: &str) {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        self.with(
+            &format!("{column} LIKE ? ESCAPE '\\'"),
+            format!("%{escaped}%"),
+        );
     }
 
     fn sql(&self) -> String {
@@ -254,16 +305,22 @@ impl EventStore {
         }
         filter.any_of("status", &query.statuses);
         for tag in &query.tags {
-            filter.with("tags LIKE ?", format!("%,{tag},%"));
+            filter.contains("tags", &format!(",{tag},"));
         }
         if let Some(after) = &query.created_after {
             filter.with("created_at > ?", after.clone());
         }
         if let Some(before) = &query.created_before {
-            filter.with("created_at < ?", before.clone());
+            filter.with("created_at <= ?", before.clone());
         }
         if let Some(search) = query.search.as_ref().filter(|s| !s.is_empty()) {
-            filter.with("search LIKE ?", format!("%{}%", search.to_lowercase()));
+            filter.contains("search", &search.to_lowercase());
+        }
+        if let Some(environment) = &query.environment {
+            filter.with("environment = ?", environment.clone());
+        }
+        if let Some(scenario) = query.scenario_ref.as_ref().filter(|s| !s.is_empty()) {
+            filter.contains("scenario_ref", &scenario.to_lowercase());
         }
         let direction = if query.descending { "DESC" } else { "ASC" };
         let column = if query.sort_by_updated {
@@ -276,54 +333,123 @@ impl EventStore {
             .await
     }
 
-    /// Canonical events across runs, oldest first, and how many match.
+    /// Canonical events after the query's cursor, oldest first, each with
+    /// its cursor value, and how many match the filter in all.
     pub async fn query_canonical(
         &self,
         query: &EventQuery,
-    ) -> Result<(Vec<String>, i64), StoreError> {
+    ) -> Result<(Vec<(String, i64)>, i64), StoreError> {
         let mut filter = Filter::default();
         if let Some(run_id) = query.run_id {
             filter.with("run_id = ?", run_id.to_string());
+        }
+        if let Some(scenario) = query.scenario_ref.as_ref().filter(|s| !s.is_empty()) {
+            let mut runs = Filter {
+                clauses: Vec::new(),
+                args: std::mem::take(&mut filter.args),
+            };
+            runs.contains("scenario_ref", &scenario.to_lowercase());
+            filter.args = runs.args;
+            filter.add(&format!(
+                "run_id IN (SELECT run_id FROM run_list WHERE {})",
+                runs.clauses.join(" AND ")
+            ));
         }
         if let Some(after) = &query.after_ts {
             filter.with("ts > ?", after.clone());
         }
         if let Some(before) = &query.before_ts {
-            filter.with("ts < ?", before.clone());
+            filter.with("ts <= ?", before.clone());
         }
         filter.any_of("event_type", &query.types);
-        let order = "ts, run_id, seq";
-        self.page_of_docs(
-            "canonical_events",
-            &filter,
-            order,
-            query.limit,
-            query.offset,
-        )
-        .await
+        let total = self.count_rows("canonical_events", &filter).await?;
+        // One run pages by its seq; across runs, by log position.
+        let (key, order) = match query.run_id {
+            Some(_) => ("seq", "seq"),
+            None => ("position", "position, run_id, seq"),
+        };
+        let sql = format!(
+            "SELECT doc, {key} FROM canonical_events WHERE {} AND {key} > ${} ORDER BY {order} LIMIT ${}",
+            filter.sql(),
+            filter.args.len() + 1,
+            filter.args.len() + 2
+        );
+        let mut select = sqlx::query(&sql);
+        for value in &filter.args {
+            select = select.bind(value.as_str());
+        }
+        let rows = select
+            .bind(query.after)
+            .bind(query.limit)
+            .fetch_all(self.pool())
+            .await?;
+        let page = rows
+            .iter()
+            .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok((page, total))
     }
 
-    /// Audit entries, newest first, and how many match.
+    /// Audit entries, newest first, and how many match: the run audit log
+    /// and the operation audit facts, read as one list.
     pub async fn query_audit(&self, query: &AuditQuery) -> Result<(Vec<String>, i64), StoreError> {
         let mut filter = Filter::default();
         if let Some(run_id) = query.run_id {
             filter.with("run_id = ?", run_id.to_string());
         }
-        if let Some(principal) = &query.principal {
-            filter.with("principal = ?", principal.clone());
+        if let Some(principal) = query.principal.as_ref().filter(|p| !p.is_empty()) {
+            filter.contains("principal", principal);
         }
         if let Some(action) = &query.action {
             filter.with("action = ?", action.clone());
+        }
+        if let Some(resource) = &query.resource {
+            filter.with("resource = ?", resource.clone());
+        }
+        if let Some(resource_id) = &query.resource_id {
+            filter.with("resource_id = ?", resource_id.clone());
         }
         if let Some(after) = &query.after {
             filter.with("at > ?", after.clone());
         }
         if let Some(before) = &query.before {
-            filter.with("at < ?", before.clone());
+            filter.with("at <= ?", before.clone());
         }
-        let order = "position DESC";
-        self.page_of_docs("audit_log", &filter, order, query.limit, query.offset)
+        let entries =
+            "(SELECT at, principal, action, resource, resource_id, run_id, doc FROM audit_log \
+             UNION ALL SELECT at, principal, action, resource, resource_id, NULL AS run_id, doc \
+             FROM operation_audit) AS entries";
+        let order = "at DESC, doc DESC";
+        self.page_of_docs(entries, &filter, order, query.limit, query.offset)
             .await
+    }
+
+    /// Records an audit fact about a configuration command.
+    pub async fn record_operation(&self, entry: &OperationAudit) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO operation_audit (id, at, principal, action, resource, resource_id, doc) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(entry.id.as_str())
+        .bind(entry.at.as_str())
+        .bind(entry.principal.as_str())
+        .bind(entry.action.as_str())
+        .bind(entry.resource.as_str())
+        .bind(entry.resource_id.as_deref())
+        .bind(entry.doc.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// How many rows of `table` match `filter`.
+    async fn count_rows(&self, table: &str, filter: &Filter) -> Result<i64, StoreError> {
+        let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {}", filter.sql());
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        for value in &filter.args {
+            count = count.bind(value.as_str());
+        }
+        Ok(count.fetch_one(self.pool()).await?)
     }
 
     /// One page of the `doc` column of `table` (rows matching `filter`, in
@@ -337,12 +463,7 @@ impl EventStore {
         offset: i64,
     ) -> Result<(Vec<String>, i64), StoreError> {
         let condition = filter.sql();
-        let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {condition}");
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-        for value in &filter.args {
-            count = count.bind(value.as_str());
-        }
-        let total = count.fetch_one(self.pool()).await?;
+        let total = self.count_rows(table, filter).await?;
         let sql = format!(
             "SELECT doc FROM {table} WHERE {condition} ORDER BY {order} LIMIT ${} OFFSET ${}",
             filter.args.len() + 1,
@@ -536,11 +657,13 @@ impl ProjectionBatch<'_> {
     async fn upsert_run_row(&mut self, row: &RunRow) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO run_list (run_id, status, created_at, updated_at, started_at, ended_at, archived, \
-             deleted, tags, search, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             deleted, tags, search, doc, environment, scenario_ref) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, created_at = excluded.created_at, \
              updated_at = excluded.updated_at, started_at = excluded.started_at, ended_at = excluded.ended_at, \
              archived = excluded.archived, deleted = excluded.deleted, tags = excluded.tags, \
-             search = excluded.search, doc = excluded.doc",
+             search = excluded.search, doc = excluded.doc, environment = excluded.environment, \
+             scenario_ref = excluded.scenario_ref",
         )
         .bind(row.run_id.to_string())
         .bind(&row.status)
@@ -553,6 +676,8 @@ impl ProjectionBatch<'_> {
         .bind(&row.tags)
         .bind(&row.search)
         .bind(&row.doc)
+        .bind(&row.environment)
+        .bind(&row.scenario_ref)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -570,7 +695,8 @@ impl ProjectionBatch<'_> {
                     event_type,
                     ts,
                     doc,
-                } => events.push((run_id.to_string(), *seq, event_type, ts, doc)),
+                    position,
+                } => events.push((run_id.to_string(), *seq, event_type, ts, doc, *position)),
                 ModelWrite::Document {
                     projection,
                     key,
@@ -583,8 +709,8 @@ impl ProjectionBatch<'_> {
                 ModelWrite::RunRow(row) => self.upsert_run_row(row).await?,
                 ModelWrite::AuditEntry(row) => {
                     sqlx::query(
-                        "INSERT INTO audit_log (position, run_id, at, principal, action, doc) \
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (position) DO NOTHING",
+                        "INSERT INTO audit_log (position, run_id, at, principal, action, doc, resource, \
+                         resource_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (position) DO NOTHING",
                     )
                     .bind(row.position)
                     .bind(row.run_id.to_string())
@@ -592,6 +718,8 @@ impl ProjectionBatch<'_> {
                     .bind(row.principal.as_str())
                     .bind(row.action.as_str())
                     .bind(row.doc.as_str())
+                    .bind(row.resource.as_str())
+                    .bind(row.resource_id.as_str())
                     .execute(&mut *self.tx)
                     .await?;
                 }
@@ -617,18 +745,19 @@ impl ProjectionBatch<'_> {
         }
         for chunk in events.chunks(INSERT_CHUNK) {
             let sql = format!(
-                "INSERT INTO canonical_events (run_id, seq, event_type, ts, doc) VALUES {} \
+                "INSERT INTO canonical_events (run_id, seq, event_type, ts, doc, position) VALUES {} \
                  ON CONFLICT (run_id, seq) DO NOTHING",
-                values_placeholders(chunk.len(), 5)
+                values_placeholders(chunk.len(), 6)
             );
             let mut query = sqlx::query(&sql);
-            for (run_id, seq, event_type, ts, doc) in chunk {
+            for (run_id, seq, event_type, ts, doc, position) in chunk {
                 query = query
                     .bind(run_id.as_str())
                     .bind(*seq)
                     .bind(event_type.as_str())
                     .bind(ts.as_str())
-                    .bind(doc.as_str());
+                    .bind(doc.as_str())
+                    .bind(*position);
             }
             query.execute(&mut *self.tx).await?;
         }

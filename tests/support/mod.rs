@@ -3,8 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod modes;
 pub mod process;
 pub mod runtime_peer;
+pub mod shapes;
 pub mod sse;
 
 use macp_control_plane::config::{Config, EmbeddedStorageKind, LogFormat};
