@@ -116,15 +116,15 @@ async fn the_api_is_guarded_and_says_why_it_refuses() {
     let entries = audit["data"].as_array().unwrap();
     assert_eq!(entries[0]["action"], "run.cancel", "newest first: {audit}");
     assert_eq!(
-        entries[0]["actor"]["principal"],
+        entries[0]["actor"],
         format!("key:{}", fingerprint(OPERATOR_KEY))
     );
     assert_eq!(entries[1]["action"], "run.create");
     assert_eq!(
-        entries[1]["actor"]["principal"],
+        entries[1]["actor"],
         format!("key:{}", fingerprint(KEY))
     );
-    assert_eq!(entries[1]["actor"]["requestId"], request_id.as_str());
+    assert_eq!(entries[1]["requestId"], request_id.as_str());
     assert_eq!(entries[1]["runId"], run_id.as_str());
     let by_operator = format!("/audit?actor=key:{}", fingerprint(OPERATOR_KEY));
     assert_eq!(get(by_operator, KEY).await.1["total"], 1);
