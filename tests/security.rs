@@ -120,10 +120,7 @@ async fn the_api_is_guarded_and_says_why_it_refuses() {
         format!("key:{}", fingerprint(OPERATOR_KEY))
     );
     assert_eq!(entries[1]["action"], "run.create");
-    assert_eq!(
-        entries[1]["actor"],
-        format!("key:{}", fingerprint(KEY))
-    );
+    assert_eq!(entries[1]["actor"], format!("key:{}", fingerprint(KEY)));
     assert_eq!(entries[1]["requestId"], request_id.as_str());
     assert_eq!(entries[1]["runId"], run_id.as_str());
     let by_operator = format!("/audit?actor=key:{}", fingerprint(OPERATOR_KEY));
