@@ -57,9 +57,15 @@ impl Default for BreakerSettings {
     }
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct CircuitBreaker {
     inner: Arc<Mutex<Inner>>,
+}
+
+impl Default for CircuitBreaker {
+    fn default() -> Self {
+        CircuitBreaker::new(BreakerSettings::default())
+    }
 }
 
 #[derive(Default)]
@@ -114,18 +120,19 @@ impl CircuitBreaker {
     /// A closed breaker; its history starts with that state, so a
     /// timeline has a band from the start.
     pub fn new(settings: BreakerSettings) -> Self {
-        let breaker = CircuitBreaker::default();
-        {
-            let mut inner = breaker.lock();
-            inner.settings = settings;
-            inner.history.push_back(Transition {
-                state: CircuitState::Closed,
-                entered_at: Timestamp::now(),
-                reason: "started".into(),
-                from: None,
-            });
+        let started = Transition {
+            state: CircuitState::Closed,
+            entered_at: Timestamp::now(),
+            reason: "started".into(),
+            from: None,
+        };
+        CircuitBreaker {
+            inner: Arc::new(Mutex::new(Inner {
+                settings,
+                history: VecDeque::from([started]),
+                ..Inner::default()
+            })),
         }
-        breaker
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

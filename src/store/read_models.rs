@@ -194,14 +194,19 @@ impl Filter {
     /// `column` contains `text`: a `LIKE` whose wildcards in `text` are
     /// escaped, so `_` and `%` match only themselves.
     fn contains(&mut self, column: &str, text: &str) {
+        let clause = self.contains_clause(column, text);
+        self.clauses.push(clause);
+    }
+
+    /// The condition of [`Filter::contains`], its value bound, for a
+    /// clause built around it (a subquery).
+    fn contains_clause(&mut self, column: &str, text: &str) -> String {
         let escaped = text
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
-        self.with(
-            &format!("{column} LIKE ? ESCAPE '\\'"),
-            format!("%{escaped}%"),
-        );
+        self.args.push(format!("%{escaped}%"));
+        format!("{column} LIKE ${} ESCAPE '\\'", self.args.len())
     }
 
     fn sql(&self) -> String {
@@ -344,15 +349,9 @@ impl EventStore {
             filter.with("run_id = ?", run_id.to_string());
         }
         if let Some(scenario) = query.scenario_ref.as_ref().filter(|s| !s.is_empty()) {
-            let mut runs = Filter {
-                clauses: Vec::new(),
-                args: std::mem::take(&mut filter.args),
-            };
-            runs.contains("scenario_ref", &scenario.to_lowercase());
-            filter.args = runs.args;
+            let runs = filter.contains_clause("scenario_ref", &scenario.to_lowercase());
             filter.add(&format!(
-                "run_id IN (SELECT run_id FROM run_list WHERE {})",
-                runs.clauses.join(" AND ")
+                "run_id IN (SELECT run_id FROM run_list WHERE {runs})"
             ));
         }
         if let Some(after) = &query.after_ts {
