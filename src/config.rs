@@ -103,6 +103,11 @@ pub struct Config {
     /// How long one delivery attempt may take.
     #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
+    /// Refuse (400, naming each) the fields of a `proto` payload's JSON that
+    /// its message type does not know, instead of dropping them with a
+    /// warning and keeping them on the `message.sent` event.
+    #[arg(long, env = "STRICT_PAYLOAD_FIELDS", default_value_t = false)]
+    pub strict_payload_fields: bool,
     /// At SIGTERM or SIGINT: how long open requests get to finish after the
     /// appends in flight have (runs are handed over at once either way).
     #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]

@@ -138,6 +138,7 @@ impl Service {
                 live,
                 sse_heartbeat_ms: config.stream_sse_heartbeat_ms,
                 http_counters: Default::default(),
+                strict_payload_fields: config.strict_payload_fields,
             },
             guard,
         );

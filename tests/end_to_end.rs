@@ -131,7 +131,10 @@ fn with(mut body: Value, pointer: &str, value: Value) -> Value {
 #[tokio::test]
 async fn bad_input_is_a_400_naming_the_field_and_writes_nothing() {
     let db = TestDb::new(Engine::Sqlite).await;
-    let service = db.start().await;
+    // Strict: unknown payload fields are bad input too.
+    let mut config = db.config();
+    config.strict_payload_fields = true;
+    let service = support::TestService::start(&config).await;
     let good = decision_request();
     let proto_kickoff = |proto: Value| {
         with(
@@ -170,10 +173,18 @@ async fn bad_input_is_a_400_naming_the_field_and_writes_nothing() {
         (
             proto_kickoff(json!({"typeName": "macp.modes.decision.v1.ProposalPayload",
                               "value": {"proposalId": "p", "flavour": "x"}})),
-            "kickoff[0].payloadEnvelope.proto.value",
+            "kickoff[0].payloadEnvelope.proto.value.flavour",
         ),
         (
             with(good.clone(), "/kickoff/0/payload", json!({"colour": "red"})),
+            "kickoff[0].payload.colour",
+        ),
+        (
+            with(
+                good.clone(),
+                "/kickoff/0/payload",
+                json!({"proposalId": ["not", "text"]}),
+            ),
             "kickoff[0].payload",
         ),
     ];
@@ -413,4 +424,36 @@ async fn the_request_context_and_intent_reach_the_session_start() {
     let stored = serde_json::to_value(&request).unwrap();
     assert_eq!(stored["futureField"], "kept");
     assert_eq!(stored["session"]["policyHints"], json!({"strict": true}));
+}
+
+/// By default a field the payload's protobuf type lacks is dropped from
+/// the bytes, not refused: the answer warns, and the kickoff's
+/// `message.sent` keeps it with its value.
+#[tokio::test]
+async fn unknown_payload_fields_are_dropped_with_a_warning_and_kept() {
+    let db = TestDb::new(Engine::Sqlite).await;
+    let service = db.start().await;
+    let request = with(
+        decision_request(),
+        "/kickoff/0/payload",
+        json!({"proposalId": "p-1", "option": "ship", "colour": "red"}),
+    );
+    let (status, created) = service.client.post("/runs", &request).await.unwrap();
+    assert_eq!(status, 202, "{created}");
+    assert_eq!(
+        created["warnings"],
+        json!(["kickoff[0].payload.colour: not a field of the payload's message type; dropped"])
+    );
+    let run_id = created["runId"].as_str().unwrap();
+    let events = support::poll_until(
+        &service.client,
+        &format!("/runs/{run_id}/events?type=message.sent"),
+        |e| e.as_array().is_some_and(|e| !e.is_empty()),
+    )
+    .await;
+    assert_eq!(
+        events[0]["data"]["droppedFields"],
+        json!([{"path": "kickoff[0].payload.colour", "value": "red"}])
+    );
+    assert_eq!(events[0]["data"]["decodedPayload"]["option"], "ship");
 }

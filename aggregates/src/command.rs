@@ -97,6 +97,13 @@ pub struct OutboundMessage {
     pub message_type: String,
     /// Part of the request's kickoff, rather than sent later by an agent.
     pub kickoff: bool,
+    /// What `message.received` would carry for this envelope (sender,
+    /// payload, decodedPayload, payloadTypeName, …, and `droppedFields`),
+    /// added to `message.sent` / `message.send_failed`.
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// The subject the envelope's derived event has (the proposal or
+    /// commitment its payload names); the message itself when `None`.
+    pub subject: Option<crate::canonical::Subject>,
 }
 
 /// What the runtime answered to a sent message.

@@ -16,6 +16,7 @@ pub mod error;
 pub mod event;
 pub mod request;
 pub mod run;
+pub mod session_id;
 pub mod status;
 pub mod time;
 
@@ -26,5 +27,6 @@ pub use error::DomainError;
 pub use event::{RawEnvelope, RunEvent};
 pub use request::{ExecutionRequest, FieldError};
 pub use run::{decide, RunState};
+pub use session_id::run_id_of_session;
 pub use status::RunStatus;
 pub use time::Timestamp;

@@ -18,6 +18,24 @@ use uuid::Uuid;
 /// The kind of the artifact every run gets when it starts running.
 pub const TRACE_ARTIFACT_KIND: &str = "trace";
 
+/// The runtime's error code for a message its session's policy refused.
+pub const POLICY_DENIED_CODE: &str = "POLICY_DENIED";
+
+/// How the runtime words a policy denial with its reasons:
+/// `PolicyDenied: <reason>; <reason>` (its gRPC status message for
+/// `PolicyDenied`, `macp-runtime`'s `status_from_error`).
+pub const DENIAL_PREFIX: &str = "PolicyDenied: ";
+pub const DENIAL_SEPARATOR: &str = "; ";
+
+/// The reasons in a policy refusal's message worded as [`DENIAL_PREFIX`]
+/// says; any other wording is one reason.
+fn denial_reasons(message: &str) -> Vec<String> {
+    match message.strip_prefix(DENIAL_PREFIX) {
+        Some(reasons) => reasons.split(DENIAL_SEPARATOR).map(String::from).collect(),
+        None => vec![message.to_string()],
+    }
+}
+
 /// What the aggregate needs to know to decide; folded from the run's events.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunState {
@@ -43,6 +61,8 @@ pub struct RunState {
     pub deleted: bool,
     /// When the run started (its duration runs from here to its end).
     pub started_at: Option<Timestamp>,
+    /// The timestamp of the last recorded runtime envelope (its sender's).
+    pub last_envelope_at: Option<Timestamp>,
 }
 
 impl RunState {
@@ -82,8 +102,11 @@ impl RunState {
                     self.status = Some(RunStatus::Running);
                 }
             }
-            RunEvent::RuntimeEnvelopeRecorded { ordinal, .. } => {
+            RunEvent::RuntimeEnvelopeRecorded {
+                ordinal, envelope, ..
+            } => {
                 self.recorded_ordinals = *ordinal;
+                self.last_envelope_at = Some(Timestamp::from_unix_ms(envelope.timestamp_unix_ms));
             }
             RunEvent::CanonicalEventRecorded { event } => {
                 self.last_seq = event.seq;
@@ -238,7 +261,17 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
                 "messageType": message.message_type,
                 "kickoff": message.kickoff,
             });
-            let subject = Some(Subject::new("message", message.message_id.as_str()));
+            if let Value::Object(fields) = &mut data {
+                for (key, value) in &message.details {
+                    fields.entry(key.clone()).or_insert_with(|| value.clone());
+                }
+            }
+            let subject = Some(
+                message
+                    .subject
+                    .clone()
+                    .unwrap_or_else(|| Subject::new("message", message.message_id.as_str())),
+            );
             match outcome {
                 MessageOutcome::Accepted => {
                     out.fact(RunEvent::MessageSent {
@@ -273,13 +306,36 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
                     });
                     data["errorCode"] = json!(code);
                     data["errorMessage"] = json!(why);
+                    // A refusal by the session's policy is also the policy's
+                    // verdict on what was sent, with the runtime's reasons.
+                    let denied = (code == POLICY_DENIED_CODE).then(|| {
+                        let payload = &data["decodedPayload"];
+                        json!({
+                            "commitmentId": payload.get("commitmentId"),
+                            "policyVersion": payload.get("policyVersion"),
+                            "messageId": message.message_id,
+                            "messageType": message.message_type,
+                            "sender": message.from,
+                            "errorCode": code,
+                            "reasons": denial_reasons(why),
+                        })
+                    });
                     out.canonical(
                         *at,
                         types::MESSAGE_SEND_FAILED,
-                        subject,
+                        subject.clone(),
                         EventSource::control_plane(),
                         data,
                     );
+                    if let Some(denied) = denied {
+                        out.canonical(
+                            *at,
+                            types::POLICY_DENIED,
+                            subject,
+                            EventSource::control_plane(),
+                            denied,
+                        );
+                    }
                 }
             }
         }

@@ -4,6 +4,8 @@
 use crate::Projection;
 use aggregates::canonical::types;
 use aggregates::{RunEvent, RunStatus, Timestamp};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -91,8 +93,13 @@ impl Projection for RunSummary {
                     return;
                 }
                 self.last_event_seq = event.seq;
-                self.updated_at = Some(event.ts);
+                // `max`: an observed session's end is stamped with its own
+                // time, which may come before when its messages were seen.
+                self.updated_at = self.updated_at.max(Some(event.ts));
                 match event.event_type.as_str() {
+                    types::MESSAGE_RECEIVED if event.data["messageType"] == "SessionStart" => {
+                        self.keep_session_start(&event.data["payload"]);
+                    }
                     types::RUN_STARTED => self.started_at = Some(event.ts),
                     types::SESSION_BOUND => {
                         self.runtime_session_id = event
@@ -133,5 +140,38 @@ impl Projection for RunSummary {
             }
             _ => {}
         }
+    }
+}
+
+impl RunSummary {
+    /// What a session's SessionStart said, as sent, in the run's metadata
+    /// where the request did not say it: its `intent`, `ttlMs`,
+    /// `contextId` and `context` (the `context` extension, as JSON when it
+    /// is JSON). A run this service started has them from its request
+    /// already; an observed one gets them here.
+    fn keep_session_start(&mut self, payload: &Value) {
+        let mut keep = |key: &str, value: Option<Value>| {
+            if let Some(value) = value.filter(|v| !v.is_null() && *v != "" && *v != 0) {
+                self.metadata.entry(key.to_string()).or_insert(value);
+            }
+        };
+        keep("intent", payload.get("intent").cloned());
+        keep(
+            "ttlMs",
+            payload.get("ttlMs").cloned().map(|ttl| match ttl {
+                // int64 fields decode as strings in proto JSON.
+                Value::String(text) => text.parse::<i64>().map_or(Value::String(text), Value::from),
+                other => other,
+            }),
+        );
+        keep("contextId", payload.get("contextId").cloned());
+        let context = payload["extensions"]["context"].as_str().map(|base64| {
+            BASE64
+                .decode(base64)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+                .unwrap_or_else(|| Value::String(base64.to_string()))
+        });
+        keep("context", context);
     }
 }

@@ -199,6 +199,8 @@ fn events_of(steps: &[Step]) -> Vec<RunEvent> {
                     to: vec![],
                     message_type: "Evaluation".into(),
                     kickoff: false,
+                    details: Default::default(),
+                    subject: None,
                 },
                 outcome: if *refused {
                     MessageOutcome::Refused {

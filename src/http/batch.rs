@@ -4,7 +4,7 @@
 //! bare list of bundles (the web console saves it as a file), or a
 //! problem naming each run id that has none.
 
-use super::body::parse_json;
+use super::body::{parse_json, parse_run_id};
 use super::error::{ApiError, Problem};
 use super::export::{bundle, ExportOptions};
 use super::lifecycle::cancel_run;
@@ -17,7 +17,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 /// Runs per batch request.
 const MAX_BATCH: usize = 500;
@@ -66,8 +65,8 @@ pub async fn run_batch(
     }
     let mut results = Vec::with_capacity(request.run_ids.len());
     for id in &request.run_ids {
-        let outcome = match Uuid::parse_str(id) {
-            Err(_) => Err(ApiError::field("runIds", format!("{id:?} is not a UUID"))),
+        let outcome = match parse_run_id("runIds", id) {
+            Err(error) => Err(error),
             Ok(run_id) => match operation.as_str() {
                 "cancel" => cancel_run(&app, run_id, Some("batch cancel".into()))
                     .await
@@ -94,8 +93,8 @@ async fn export_all(app: &AppState, run_ids: &[String]) -> Result<Json<Value>, A
     let mut missing = Vec::new();
     for (i, id) in run_ids.iter().enumerate() {
         let path = format!("runIds[{i}]");
-        match Uuid::parse_str(id) {
-            Err(_) => missing.push(FieldError::new(path, format!("{id:?} is not a UUID"))),
+        match parse_run_id(&path, id) {
+            Err(error) => missing.extend(error.errors),
             Ok(run_id) => match bundle(app, run_id, ExportOptions::default()).await {
                 Ok(bundle) => bundles.push(bundle),
                 Err(error) if error.status == StatusCode::NOT_FOUND => {

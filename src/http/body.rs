@@ -41,9 +41,20 @@ pub fn parse_optional_json<T: DeserializeOwned + Default>(body: &Bytes) -> Resul
     parse_json(body)
 }
 
-/// A run id from the path: a UUID, or 400.
+/// A run id from the path: a UUID, or a runtime session id of the
+/// base64url form (the run observing that session); else 400.
 pub fn run_id(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text).map_err(|_| ApiError::field("id", format!("{text:?} is not a UUID")))
+    parse_run_id("id", text)
+}
+
+/// A run id named `name` (a body field or query parameter), as [`run_id`].
+pub fn parse_run_id(name: &str, text: &str) -> Result<Uuid, ApiError> {
+    aggregates::run_id_of_session(text).ok_or_else(|| {
+        ApiError::field(
+            name,
+            format!("{text:?} is not a UUID or a base64url session id (22+ characters)"),
+        )
+    })
 }
 
 /// An optional integer query parameter within `range`.
@@ -73,10 +84,7 @@ pub fn query_int(
 pub fn optional_run_id(params: &HashMap<String, String>) -> Result<Option<Uuid>, ApiError> {
     params
         .get("runId")
-        .map(|id| {
-            Uuid::parse_str(id)
-                .map_err(|_| ApiError::field("runId", format!("{id:?} is not a UUID")))
-        })
+        .map(|id| parse_run_id("runId", id))
         .transpose()
 }
 

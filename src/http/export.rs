@@ -1,7 +1,7 @@
 //! `GET /runs/:id/export` (a run as one bundle, JSON or JSON Lines) and
 //! `POST /runs/compare` (two runs side by side).
 
-use super::body::{parse_json, query_int, run_id};
+use super::body::{parse_json, parse_run_id, query_int, run_id};
 use super::error::{ApiError, Problem};
 use super::runs::{read_model, visible_summary};
 use super::AppState;
@@ -198,10 +198,8 @@ pub struct CompareRequest {
 )]
 pub async fn compare(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let request: CompareRequest = parse_json(&body)?;
-    let left_id = Uuid::parse_str(&request.left_run_id)
-        .map_err(|_| ApiError::field("leftRunId", "must be a run id (UUID)"))?;
-    let right_id = Uuid::parse_str(&request.right_run_id)
-        .map_err(|_| ApiError::field("rightRunId", "must be a run id (UUID)"))?;
+    let left_id = parse_run_id("leftRunId", &request.left_run_id)?;
+    let right_id = parse_run_id("rightRunId", &request.right_run_id)?;
     let (left, right) = (
         visible_summary(&app, left_id).await?,
         visible_summary(&app, right_id).await?,

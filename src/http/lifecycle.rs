@@ -6,6 +6,7 @@ use super::body::{parse_optional_json, run_id};
 use super::error::{ApiError, Problem};
 use super::runs::summary_at_least;
 use super::AppState;
+use crate::runtime::pb::SessionState;
 use aggregates::{RunCommand, RunStatus, Timestamp};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -13,6 +14,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use projections::RunSummary;
 use serde::Deserialize;
+use std::time::Duration;
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ReasonBody {
@@ -173,7 +175,13 @@ async fn apply_change(
             Change::Suspend => runtime.suspend_session(initiator, session_id, &why).await,
             Change::Resume => runtime.resume_session(initiator, session_id, &why).await,
         };
-        answer.map_err(ApiError::runtime_refusal)?;
+        let ack = answer.map_err(ApiError::runtime_refusal)?;
+        // The runtime decides how a session ends: one that resolved or
+        // expired before this change answers with that state, and the run
+        // ends as the session did (the driver records it), not as asked.
+        if let Some(ended) = ended_otherwise(change, ack.session_state) {
+            return Err(already_ended(app, run_id, ended).await);
+        }
     }
     let seq = match app.repo.execute(run_id, change.command(reason)).await {
         Ok(_) => app.repo.load(run_id).await?.last_seq,
@@ -184,4 +192,48 @@ async fn apply_change(
         Err(error) => return Err(error.into()),
     };
     summary_at_least(app, run_id, seq).await
+}
+
+/// The session's state when the runtime says it ended otherwise than
+/// `change` asks (resolved or expired; cancelled, for a suspend or resume).
+fn ended_otherwise(change: Change, session_state: i32) -> Option<SessionState> {
+    let state = SessionState::try_from(session_state).ok()?;
+    match state {
+        SessionState::Resolved | SessionState::Expired => Some(state),
+        SessionState::Cancelled if !matches!(change, Change::Cancel) => Some(state),
+        _ => None,
+    }
+}
+
+/// How long a late change waits for the driver to record the session's
+/// own end before answering.
+const END_RECORDED_WAIT: Duration = Duration::from_secs(5);
+
+/// 409 with the run's real status, once the driver has recorded the end
+/// the session reached (or the session's state, if it has not in time).
+async fn already_ended(app: &AppState, run_id: uuid::Uuid, session: SessionState) -> ApiError {
+    let waited = tokio::time::timeout(END_RECORDED_WAIT, async {
+        loop {
+            match app.repo.load(run_id).await {
+                Ok(state) if state.status.is_some_and(RunStatus::is_terminal) => {
+                    return state.status
+                }
+                Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(_) => return None,
+            }
+        }
+    })
+    .await;
+    let status = match waited {
+        Ok(Some(status)) => status.to_string(),
+        _ => format!("ending ({})", session.as_str_name()),
+    };
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "INVALID_STATE_TRANSITION",
+        format!(
+            "run is {status}: its session had already ended ({}) when the change reached the runtime",
+            session.as_str_name()
+        ),
+    )
 }

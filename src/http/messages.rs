@@ -7,7 +7,8 @@ use super::body::{parse_json, run_id};
 use super::error::{ApiError, Problem};
 use super::runs::read_model;
 use super::AppState;
-use crate::runtime::payloads::encode_payload;
+use crate::ingestion::translate::{describe_outbound, llm_call_beside};
+use crate::runtime::payloads::{encode_payload, EncodedPayload};
 use crate::runtime::pb::{Envelope, SessionState, SignalPayload};
 use crate::runtime::{RuntimeError, MACP_VERSION};
 use aggregates::canonical::{types, DerivedEvent, Subject};
@@ -21,7 +22,7 @@ use projections::sent_messages::SentMessage;
 use projections::SentMessages;
 use prost::Message;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -81,11 +82,13 @@ pub const CONTEXT_SIGNAL_TYPE: &str = "context.update";
     ),
     request_body = SendMessage,
     responses(
-        (status = 200, description = "`{messageId, ack}`", body = serde_json::Value),
+        (status = 200, description = "`{messageId, ack, warnings}` (`warnings`: payload fields dropped as unknown)", body = serde_json::Value),
         (status = 400, description = "Bad input: the body names the field", body = Problem),
         (status = 404, description = "No such run", body = Problem),
         (status = 409, description = "Invalid state transition", body = Problem),
-        (status = 502, description = "The runtime refused or failed", body = Problem),
+        (status = 422, description = "The runtime refused the message (`MESSAGE_SEND_FAILED`; its code in `errors`); recorded as `message.send_failed`, and `policy.denied` for a policy refusal", body = Problem),
+        (status = 503, description = "The runtime is unavailable", body = Problem),
+        (status = 504, description = "The runtime did not answer in time", body = Problem),
     )
 )]
 pub async fn send(
@@ -110,19 +113,24 @@ pub async fn send(
         .as_ref()
         .map(|r| r.session.mode_name.clone())
         .unwrap_or_default();
-    let payload = encode_payload(
+    let encoded = encode_payload(
         &mode,
         &message.message_type,
         message.payload.as_ref(),
         message.payload_envelope.as_ref(),
         "body",
     )
-    .map_err(|e| {
-        ApiError::validation(vec![FieldError::new(
-            e.path.trim_start_matches("body."),
-            e.message,
-        )])
-    })?;
+    .map_err(|e| ApiError::validation(vec![field_error(&e.path, e.message)]))?;
+    if app.strict_payload_fields {
+        encoded.refuse_dropped().map_err(|errors| {
+            ApiError::validation(
+                errors
+                    .into_iter()
+                    .map(|e| field_error(&e.path, e.message))
+                    .collect(),
+            )
+        })?;
+    }
     let message_id = Uuid::new_v4().to_string();
     let envelope = Envelope {
         macp_version: MACP_VERSION.into(),
@@ -132,9 +140,42 @@ pub async fn send(
         session_id,
         sender: message.from.clone(),
         timestamp_unix_ms: Timestamp::now().unix_ms(),
-        payload,
+        payload: encoded.bytes.clone(),
     };
-    deliver(&app, run_id, envelope, message.to, Vec::new()).await
+    let derived = message
+        .metadata
+        .as_ref()
+        .and_then(|metadata| llm_call_beside(&envelope, metadata))
+        .into_iter()
+        .collect();
+    let mut extra = Map::new();
+    if !encoded.dropped.is_empty() {
+        extra.insert("droppedFields".into(), dropped_fields(&encoded));
+    }
+    let Json(mut answer) = deliver(&app, run_id, envelope, message.to, derived, extra).await?;
+    answer["warnings"] = json!(encoded
+        .dropped
+        .iter()
+        .map(|d| format!(
+            "{}: not a field of the payload's message type; dropped (kept on message.sent)",
+            d.path.trim_start_matches("body.")
+        ))
+        .collect::<Vec<_>>());
+    Ok(Json(answer))
+}
+
+/// A field error from a payload path below `body.` (`payload.x`).
+fn field_error(path: &str, message: impl Into<String>) -> FieldError {
+    FieldError::new(path.trim_start_matches("body."), message)
+}
+
+/// The dropped fields as `message.sent` keeps them, paths below `body.`.
+fn dropped_fields(encoded: &EncodedPayload) -> Value {
+    json!(encoded
+        .dropped
+        .iter()
+        .map(|d| json!({"path": d.path.trim_start_matches("body."), "value": d.value}))
+        .collect::<Vec<_>>())
 }
 
 #[utoipa::path(
@@ -146,11 +187,13 @@ pub async fn send(
     ),
     request_body = SendSignal,
     responses(
-        (status = 200, description = "`{messageId, ack}`", body = serde_json::Value),
+        (status = 200, description = "`{messageId, ack, warnings}` (`warnings`: payload fields dropped as unknown)", body = serde_json::Value),
         (status = 400, description = "Bad input: the body names the field", body = Problem),
         (status = 404, description = "No such run", body = Problem),
         (status = 409, description = "Invalid state transition", body = Problem),
-        (status = 502, description = "The runtime refused or failed", body = Problem),
+        (status = 422, description = "The runtime refused the message (`MESSAGE_SEND_FAILED`; its code in `errors`); recorded as `message.send_failed`, and `policy.denied` for a policy refusal", body = Problem),
+        (status = 503, description = "The runtime is unavailable", body = Problem),
+        (status = 504, description = "The runtime did not answer in time", body = Problem),
     )
 )]
 pub async fn signal(
@@ -189,7 +232,7 @@ pub async fn signal(
         data,
         &session_id,
     );
-    deliver(&app, run_id, envelope, signal.to, derived).await
+    deliver(&app, run_id, envelope, signal.to, derived, Map::new()).await
 }
 
 #[utoipa::path(
@@ -201,11 +244,13 @@ pub async fn signal(
     ),
     request_body = SendContext,
     responses(
-        (status = 200, description = "`{messageId, ack}`", body = serde_json::Value),
+        (status = 200, description = "`{messageId, ack, warnings}` (`warnings`: payload fields dropped as unknown)", body = serde_json::Value),
         (status = 400, description = "Bad input: the body names the field", body = Problem),
         (status = 404, description = "No such run", body = Problem),
         (status = 409, description = "Invalid state transition", body = Problem),
-        (status = 502, description = "The runtime refused or failed", body = Problem),
+        (status = 422, description = "The runtime refused the message (`MESSAGE_SEND_FAILED`; its code in `errors`); recorded as `message.send_failed`, and `policy.denied` for a policy refusal", body = Problem),
+        (status = 503, description = "The runtime is unavailable", body = Problem),
+        (status = 504, description = "The runtime did not answer in time", body = Problem),
     )
 )]
 pub async fn context(
@@ -233,7 +278,7 @@ pub async fn context(
         data,
         &session_id,
     );
-    deliver(&app, run_id, envelope, Vec::new(), derived).await
+    deliver(&app, run_id, envelope, Vec::new(), derived, Map::new()).await
 }
 
 /// `GET /runs/:id/messages`: a bare array, in the order they were sent.
@@ -333,10 +378,13 @@ async fn deliver(
     envelope: Envelope,
     to: Vec<String>,
     derived: Vec<DerivedEvent>,
+    extra: Map<String, Value>,
 ) -> Result<Json<Value>, ApiError> {
     let sender = envelope.sender.clone();
     let message_id = envelope.message_id.clone();
     let message_type = envelope.message_type.clone();
+    let (mut details, subject) = describe_outbound(&envelope);
+    details.extend(extra);
     let result = app.ingestion.runtime().send(&sender, envelope).await;
     let outcome = match &result {
         Ok(_) => MessageOutcome::Accepted,
@@ -353,6 +401,8 @@ async fn deliver(
         to,
         message_type,
         kickoff: false,
+        details,
+        subject,
     };
     app.repo
         .execute(
@@ -375,6 +425,7 @@ async fn deliver(
         .unwrap_or_default();
     Ok(Json(json!({
         "messageId": message_id,
+        "warnings": [],
         "ack": {
             "ok": ack.ok,
             "duplicate": ack.duplicate,

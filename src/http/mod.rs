@@ -49,6 +49,8 @@ pub struct AppState {
     /// Default interval of SSE heartbeats.
     pub sse_heartbeat_ms: u64,
     pub http_counters: prometheus::HttpCounters,
+    /// Unknown fields of `proto` payloads are refused rather than dropped.
+    pub strict_payload_fields: bool,
 }
 
 /// What guards the API: keys, rate limit, body limit, browser origins.

@@ -88,6 +88,13 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
     );
     metric(
         &mut out,
+        "macp_sessions_not_adopted_total",
+        "counter",
+        "Sessions session discovery saw but could not adopt as runs.",
+        crate::ingestion::discovery::SESSIONS_NOT_ADOPTED.load(Ordering::Relaxed) as f64,
+    );
+    metric(
+        &mut out,
         "macp_runs_ingesting",
         "gauge",
         "Runs whose session this process is following.",

@@ -39,7 +39,8 @@ pub async fn create(State(app): State<AppState>, body: Bytes) -> Result<Response
 /// its idempotency key already made), then starts driving it.
 pub async fn start_run(app: &AppState, request: ExecutionRequest) -> Result<Response, ApiError> {
     let mut errors = request.validate();
-    errors.extend(payload_errors(&request));
+    let (payload_errors, warnings) = payload_findings(&request, app.strict_payload_fields);
+    errors.extend(payload_errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -71,7 +72,13 @@ pub async fn start_run(app: &AppState, request: ExecutionRequest) -> Result<Resp
     }
     tracing::info!(%run_id, "run requested");
     app.ingestion.drive(run_id);
-    let body = json!({"runId": run_id, "status": "queued", "traceId": trace_id});
+    let mut body = json!({"runId": run_id, "status": "queued", "traceId": trace_id});
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings
+            .iter()
+            .map(|w| format!("{}: {}", w.path, w.message))
+            .collect::<Vec<_>>());
+    }
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
@@ -98,8 +105,8 @@ pub async fn validate(
         Err(refusal) => return Ok(Json(verdict(refusal.errors, Vec::new(), Value::Null))),
     };
     let mut errors = request.validate();
-    errors.extend(payload_errors(&request));
-    let mut warnings = Vec::new();
+    let (payload_errors, mut warnings) = payload_findings(&request, app.strict_payload_fields);
+    errors.extend(payload_errors);
     let runtime = app.ingestion.runtime();
     let runtime_view = match runtime.handshake().await {
         Ok(init) => {
@@ -159,31 +166,41 @@ async fn existing_run(app: &AppState, run_id: Uuid) -> Result<Response, ApiError
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 
-/// Kickoff and context payloads that cannot be encoded, by field.
-fn payload_errors(request: &ExecutionRequest) -> Vec<FieldError> {
+/// Kickoff and context payloads that cannot be encoded (errors), and the
+/// unknown fields of their `proto` payloads: warnings (they are dropped,
+/// and kept on `message.sent`), or errors when `strict`.
+fn payload_findings(
+    request: &ExecutionRequest,
+    strict: bool,
+) -> (Vec<FieldError>, Vec<FieldError>) {
     let mode = &request.session.mode_name;
-    let kickoff = request
-        .kickoff
-        .iter()
-        .enumerate()
-        .filter_map(|(i, message)| {
-            encode_payload(
-                mode,
-                &message.message_type,
-                message.payload.as_ref(),
-                message.payload_envelope.as_ref(),
-                &format!("kickoff[{i}]"),
-            )
-            .err()
-        });
-    let context = request
-        .session
-        .context_envelope
-        .as_ref()
-        .and_then(|envelope| {
-            crate::runtime::payloads::encode_envelope(envelope, "session.contextEnvelope").err()
-        });
-    kickoff.chain(context).collect()
+    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    for (i, message) in request.kickoff.iter().enumerate() {
+        match encode_payload(
+            mode,
+            &message.message_type,
+            message.payload.as_ref(),
+            message.payload_envelope.as_ref(),
+            &format!("kickoff[{i}]"),
+        ) {
+            Err(error) => errors.push(error),
+            Ok(encoded) => match encoded.refuse_dropped() {
+                Err(dropped) if strict => errors.extend(dropped),
+                Err(dropped) => warnings.extend(dropped.into_iter().map(|d| {
+                    FieldError::new(d.path, "not a field of the payload's message type; dropped")
+                })),
+                Ok(()) => {}
+            },
+        }
+    }
+    if let Some(envelope) = &request.session.context_envelope {
+        if let Err(error) =
+            crate::runtime::payloads::encode_envelope(envelope, "session.contextEnvelope")
+        {
+            errors.push(error);
+        }
+    }
+    (errors, warnings)
 }
 
 /// A run's read model; when the projector has not caught up with a run

@@ -9,11 +9,32 @@ use crate::run_repository::CommandError;
 use crate::runtime::pb::SessionMetadata;
 use crate::runtime::RuntimeError;
 use aggregates::request::{Participant, RuntimeSelector, SessionSpec, MAX_TTL_MS};
-use aggregates::{DomainError, ExecutionRequest, RunCommand, Timestamp};
+use aggregates::{run_id_of_session, DomainError, ExecutionRequest, RunCommand, Timestamp};
 use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
+
+/// Sessions that could not be adopted (for `/metrics`).
+pub static SESSIONS_NOT_ADOPTED: AtomicU64 = AtomicU64::new(0);
+
+/// Keys of an observed run's request metadata: the session's own id, and
+/// when it started and expires (epoch ms), as the runtime reported them.
+pub const SESSION_ID: &str = "runtimeSessionId";
+pub const SESSION_STARTED: &str = "sessionStartedAtUnixMs";
+pub const SESSION_EXPIRES: &str = "sessionExpiresAtUnixMs";
+
+/// A time the runtime reported (epoch ms), if it reported one.
+pub fn session_time(unix_ms: i64) -> Option<Timestamp> {
+    (unix_ms > 0).then(|| Timestamp::from_unix_ms(unix_ms))
+}
+
+/// The observed session's own time under `key` of the request metadata.
+pub fn observed_time(request: &ExecutionRequest, key: &str) -> Option<Timestamp> {
+    let metadata = request.session.metadata.as_ref()?;
+    session_time(metadata.get(key)?.as_i64()?)
+}
 
 pub fn spawn(ingestion: Ingestion, runtime_kind: String) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -41,6 +62,7 @@ async fn watch(ingestion: &Ingestion, runtime_kind: &str) -> Result<(), RuntimeE
             continue;
         };
         if let Err(error) = adopt(ingestion, runtime_kind, &session).await {
+            SESSIONS_NOT_ADOPTED.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(session_id = %session.session_id, %error, "session discovery: cannot adopt");
         }
     }
@@ -52,9 +74,10 @@ async fn adopt(
     runtime_kind: &str,
     session: &SessionMetadata,
 ) -> Result<(), CommandError> {
-    // Run ids are UUIDs; a runtime may use other session ids (base64url).
-    let Ok(run_id) = Uuid::parse_str(&session.session_id) else {
-        tracing::debug!(session_id = %session.session_id, "session discovery: not a UUID, not adopted");
+    // A UUID session id is the run id; a base64url one maps to one.
+    let Some(run_id) = run_id_of_session(&session.session_id) else {
+        SESSIONS_NOT_ADOPTED.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(session_id = %session.session_id, "session discovery: not a session id this service can key a run by; not adopted");
         return Ok(());
     };
     if ingestion.repo().load(run_id).await?.status.is_some() {
@@ -69,7 +92,8 @@ async fn adopt(
         )),
         trace_id: Uuid::new_v4().simple().to_string(),
         observed: true,
-        at: Timestamp::now(),
+        // The run began when its session did, not when it was noticed.
+        at: session_time(session.started_at_unix_ms).unwrap_or_else(Timestamp::now),
     };
     match ingestion.repo().execute(run_id, command).await {
         Ok(_) => {
@@ -92,6 +116,9 @@ fn observed_request(
     let mut metadata = serde_json::Map::new();
     metadata.insert("source".into(), json!("discovered"));
     metadata.insert("sourceRef".into(), json!(runtime_address));
+    metadata.insert(SESSION_ID.into(), json!(session.session_id));
+    metadata.insert(SESSION_STARTED.into(), json!(session.started_at_unix_ms));
+    metadata.insert(SESSION_EXPIRES.into(), json!(session.expires_at_unix_ms));
     ExecutionRequest {
         mode: "live".into(),
         runtime: RuntimeSelector {

@@ -11,7 +11,8 @@
 //! The stream never announces the session's end, so the driver also polls
 //! `GetSession`, and checks at once after a Commitment.
 
-use super::translate::{derive_events, raw_envelope};
+use super::discovery::{observed_time, session_time, SESSION_ID, SESSION_STARTED};
+use super::translate::{derive_events, describe_outbound, raw_envelope};
 use crate::run_repository::{CommandError, RunRepository};
 use crate::runtime::client::StreamItem;
 use crate::runtime::payloads::{encode_envelope, encode_payload};
@@ -69,10 +70,11 @@ impl RunDriver {
             };
             match status {
                 RunStatus::Queued => {
-                    self.record(RunCommand::StartRun {
-                        at: Timestamp::now(),
-                    })
-                    .await?;
+                    // An observed run started when its session did.
+                    let at = observed_time(&request, SESSION_STARTED)
+                        .filter(|_| state.observed)
+                        .unwrap_or_else(Timestamp::now);
+                    self.record(RunCommand::StartRun { at }).await?;
                 }
                 RunStatus::Starting if state.observed => self.bind_observed(&request).await?,
                 RunStatus::Starting => self.bind_session(&request).await?,
@@ -166,11 +168,19 @@ impl RunDriver {
 
     /// An observed session exists already: bind to it as it is.
     async fn bind_observed(&self, request: &ExecutionRequest) -> Result<(), DriveError> {
+        // The session's own id (a base64url id maps to the run id, not
+        // the reverse), and its own start.
+        let session_id = request
+            .session
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get(SESSION_ID)?.as_str().map(String::from))
+            .unwrap_or_else(|| self.run_id.to_string());
         self.record(RunCommand::BindSession {
-            session_id: self.run_id.to_string(),
+            session_id,
             initiator: request.initiator().unwrap_or_default().to_string(),
             runtime_kind: self.runtime_kind.clone(),
-            at: Timestamp::now(),
+            at: observed_time(request, SESSION_STARTED).unwrap_or_else(Timestamp::now),
         })
         .await
     }
@@ -188,14 +198,14 @@ impl RunDriver {
             .skip(state.kickoff_recorded)
         {
             let path = format!("kickoff[{index}]");
-            let payload = match encode_payload(
+            let encoded = match encode_payload(
                 &request.session.mode_name,
                 &kickoff.message_type,
                 kickoff.payload.as_ref(),
                 kickoff.payload_envelope.as_ref(),
                 &path,
             ) {
-                Ok(payload) => payload,
+                Ok(encoded) => encoded,
                 Err(error) => {
                     return self
                         .fail(
@@ -216,8 +226,12 @@ impl RunDriver {
                 session_id: session_id.clone(),
                 sender: kickoff.from.clone(),
                 timestamp_unix_ms: Timestamp::now().unix_ms(),
-                payload,
+                payload: encoded.bytes.clone(),
             };
+            let (mut details, subject) = describe_outbound(&envelope);
+            if !encoded.dropped.is_empty() {
+                details.insert("droppedFields".into(), encoded.dropped_json());
+            }
             let result = with_retries(|| self.runtime.send(&kickoff.from, envelope.clone())).await;
             let outcome = match &result {
                 Ok(_) => MessageOutcome::Accepted,
@@ -243,6 +257,8 @@ impl RunDriver {
                     to: kickoff.to.clone(),
                     message_type: kickoff.message_type.clone(),
                     kickoff: true,
+                    details,
+                    subject,
                 },
                 outcome,
                 derived: Vec::new(),
@@ -411,10 +427,18 @@ impl RunDriver {
                 return Ok(false);
             }
         };
-        let status = self.repo.load(self.run_id).await?.status;
-        let at = Timestamp::now();
+        let state = self.repo.load(self.run_id).await?;
+        let status = state.status;
         let session_state =
             SessionState::try_from(metadata.state).unwrap_or(SessionState::Unspecified);
+        // An observed run ends when its session did by the runtime's
+        // account (its resolving message, its expiry), however late this
+        // service noticed; a run of its own, when it is recorded.
+        let at = match session_state {
+            SessionState::Expired if state.observed => session_time(metadata.expires_at_unix_ms),
+            _ => None,
+        }
+        .unwrap_or_else(Timestamp::now);
         let ending = match session_state {
             SessionState::Resolved => Some(RunCommand::CompleteRun {
                 session_state: "RESOLVED".into(),
@@ -444,10 +468,17 @@ impl RunDriver {
         if status.is_some_and(RunStatus::is_terminal) && ending.is_none() {
             return Ok(true);
         }
-        let Some(ending) = ending else {
+        let Some(mut ending) = ending else {
             return Ok(false);
         };
         self.drain(subscription).await?;
+        if let RunCommand::CompleteRun { at, .. } = &mut ending {
+            // Its resolving message, now recorded, says when it resolved.
+            let drained = self.repo.load(self.run_id).await?;
+            if let Some(resolved) = drained.last_envelope_at.filter(|_| drained.observed) {
+                *at = resolved;
+            }
+        }
         self.record(ending).await?;
         Ok(true)
     }
@@ -476,7 +507,9 @@ fn session_start_payload(request: &ExecutionRequest) -> SessionStartPayload {
     let session = &request.session;
     // Validated at POST /runs, so encoding cannot fail here.
     let context = match (&session.context_envelope, &session.context) {
-        (Some(envelope), _) => encode_envelope(envelope, "session.contextEnvelope").ok(),
+        (Some(envelope), _) => encode_envelope(envelope, "session.contextEnvelope")
+            .ok()
+            .map(|encoded| encoded.bytes),
         (None, Some(context)) => Some(context.to_string().into_bytes()),
         (None, None) => None,
     };

@@ -4,7 +4,7 @@
 //! `progress.reported`, and `llm.call.completed` for token usage.
 //! (`participant.seen` needs the run's history: the aggregate adds it.)
 
-use crate::runtime::payloads::decode_payload;
+use crate::runtime::payloads::{decode_payload, DecodedPayload};
 use crate::runtime::pb::Envelope;
 use aggregates::canonical::{types, DerivedEvent, Subject};
 use aggregates::RawEnvelope;
@@ -43,8 +43,9 @@ pub fn raw_envelope(envelope: &Envelope) -> RawEnvelope {
     }
 }
 
-pub fn derive_events(envelope: &Envelope) -> Vec<DerivedEvent> {
-    let decoded = decode_payload(&envelope.mode, &envelope.message_type, &envelope.payload);
+/// What every event derived from an envelope carries: its mode, type, id,
+/// session and sender, and for an undecodable payload its bytes and why.
+fn common_data(envelope: &Envelope, decoded: &DecodedPayload) -> Map<String, Value> {
     let mut common = Map::new();
     common.insert("modeName".into(), json!(envelope.mode));
     common.insert("messageType".into(), json!(envelope.message_type));
@@ -58,6 +59,59 @@ pub fn derive_events(envelope: &Envelope) -> Vec<DerivedEvent> {
         );
         common.insert("decodeError".into(), json!(error));
     }
+    common
+}
+
+/// What `message.sent` / `message.send_failed` carry for an envelope the
+/// control plane sends: what `message.received` carries (mode, type, id,
+/// session, sender, `payload`) plus `decodedPayload` and
+/// `payloadTypeName`; and the subject its derived event has (the proposal
+/// or commitment the payload names; `None`: the message itself). Agents
+/// that take part over HTTP find the proposal to answer here.
+pub fn describe_outbound(envelope: &Envelope) -> (Map<String, Value>, Option<Subject>) {
+    let decoded = decode_payload(&envelope.mode, &envelope.message_type, &envelope.payload);
+    let mut data = common_data(envelope, &decoded);
+    data.insert("payload".into(), decoded.value.clone());
+    data.insert("decodedPayload".into(), decoded.value.clone());
+    data.insert("payloadTypeName".into(), json!(decoded.type_name));
+    let subject = canonical_type(&envelope.message_type)
+        .map(|kind| subject_of(kind, envelope, &decoded.value));
+    (data, subject)
+}
+
+/// `llm.call.completed` for token usage reported beside a message (the
+/// `metadata` of a posted message), or `None`.
+pub fn llm_call_beside(envelope: &Envelope, metadata: &Value) -> Option<DerivedEvent> {
+    let usage = llm_usage(&json!({ "metadata": metadata }))?;
+    let decoded = DecodedPayload {
+        type_name: None,
+        value: Value::Null,
+        decode_error: None,
+    };
+    Some(llm_call_event(
+        envelope,
+        common_data(envelope, &decoded),
+        usage,
+    ))
+}
+
+fn llm_call_event(
+    envelope: &Envelope,
+    mut data: Map<String, Value>,
+    usage: Map<String, Value>,
+) -> DerivedEvent {
+    data.insert("participantId".into(), json!(envelope.sender));
+    data.extend(usage);
+    DerivedEvent::new(
+        types::LLM_CALL_COMPLETED,
+        Some(Subject::new("message", envelope.message_id.as_str())),
+        Value::Object(data),
+    )
+}
+
+pub fn derive_events(envelope: &Envelope) -> Vec<DerivedEvent> {
+    let decoded = decode_payload(&envelope.mode, &envelope.message_type, &envelope.payload);
+    let common = common_data(envelope, &decoded);
 
     let mut received = common.clone();
     received.insert("payload".into(), decoded.value.clone());
@@ -78,14 +132,7 @@ pub fn derive_events(envelope: &Envelope) -> Vec<DerivedEvent> {
         ));
     }
     if let Some(usage) = llm_usage(&decoded.value) {
-        let mut data = common;
-        data.insert("participantId".into(), json!(envelope.sender));
-        data.extend(usage);
-        events.push(DerivedEvent::new(
-            types::LLM_CALL_COMPLETED,
-            Some(Subject::new("message", envelope.message_id.as_str())),
-            Value::Object(data),
-        ));
+        events.push(llm_call_event(envelope, common, usage));
     }
     events
 }
@@ -148,7 +195,9 @@ mod tests {
             session_id: "s-1".into(),
             sender: "alpha".into(),
             timestamp_unix_ms: 5,
-            payload: encode_payload(mode, message_type, Some(&payload), None, "p").unwrap(),
+            payload: encode_payload(mode, message_type, Some(&payload), None, "p")
+                .unwrap()
+                .bytes,
         }
     }
 
@@ -166,6 +215,40 @@ mod tests {
             events[1].data["payloadTypeName"],
             "macp.v1.CommitmentPayload"
         );
+    }
+
+    #[test]
+    fn a_sent_proposal_carries_its_sender_payload_and_proposal_subject() {
+        let (data, subject) = describe_outbound(&envelope(
+            "Proposal",
+            json!({"proposal_id": "p-7", "option": "ship"}),
+        ));
+        assert_eq!(subject, Some(Subject::new("proposal", "p-7")));
+        assert_eq!(data["sender"], "alpha");
+        assert_eq!(data["messageType"], "Proposal");
+        assert_eq!(data["payload"]["proposalId"], "p-7");
+        assert_eq!(data["decodedPayload"]["option"], "ship");
+        assert_eq!(
+            data["payloadTypeName"],
+            "macp.modes.decision.v1.ProposalPayload"
+        );
+        let (_, subject) = describe_outbound(&envelope("SessionStart", json!({})));
+        assert_eq!(subject, None, "no derived event: the message itself");
+    }
+
+    #[test]
+    fn token_usage_beside_a_message_is_an_llm_call() {
+        let env = envelope("Evaluation", json!({"proposalId": "p1"}));
+        let call = llm_call_beside(
+            &env,
+            &json!({"tokenUsage": {"totalTokens": 9}, "llmCall": {"model": "m"}}),
+        )
+        .unwrap();
+        assert_eq!(call.event_type, "llm.call.completed");
+        assert_eq!(call.data["totalTokens"], 9);
+        assert_eq!(call.data["model"], "m");
+        assert_eq!(call.data["participantId"], "alpha");
+        assert!(llm_call_beside(&env, &json!({"note": 1})).is_none());
     }
 
     #[test]

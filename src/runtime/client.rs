@@ -8,6 +8,7 @@ use super::pb::{
     self, macp_runtime_service_client::MacpRuntimeServiceClient, stream_session_response, Envelope,
     StreamSessionRequest,
 };
+use aggregates::run::{DENIAL_PREFIX, DENIAL_SEPARATOR};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tonic::metadata::MetadataValue;
@@ -462,7 +463,25 @@ fn accepted(ack: Option<pb::Ack>) -> Result<pb::Ack, RuntimeError> {
     } else {
         error.code
     };
-    Err(RuntimeError::refused(code, error.message))
+    // Acks carry a denial's reasons only as details: word them as the
+    // runtime's own status message does, so the run records them.
+    let message = match denial_reasons(&error.details) {
+        Some(reasons) => format!("{DENIAL_PREFIX}{}", reasons.join(DENIAL_SEPARATOR)),
+        None => error.message,
+    };
+    Err(RuntimeError::refused(code, message))
+}
+
+/// The reasons of a policy denial's details (`{"reasons": [..], "denials":
+/// [..]}` as JSON bytes), if it has any.
+fn denial_reasons(details: &[u8]) -> Option<Vec<String>> {
+    let details: serde_json::Value = serde_json::from_slice(details).ok()?;
+    let reasons: Vec<String> = details["reasons"]
+        .as_array()?
+        .iter()
+        .filter_map(|r| r.as_str().map(String::from))
+        .collect();
+    (!reasons.is_empty()).then_some(reasons)
 }
 
 /// An open `StreamSession` subscription.

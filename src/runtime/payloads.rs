@@ -43,22 +43,74 @@ fn is_standard_mode(mode_name: &str) -> bool {
     mode_name.starts_with("macp.mode.")
 }
 
+/// A payload encoded for the wire, and the fields of its JSON that the
+/// protobuf schema does not know (dropped from the bytes, kept here so the
+/// caller can warn about them and record them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EncodedPayload {
+    pub bytes: Vec<u8>,
+    pub dropped: Vec<DroppedField>,
+}
+
+/// A field of a `proto` payload's JSON that its message type lacks: where
+/// it was (`body.payload.designated_roles`) and its value as sent.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DroppedField {
+    pub path: String,
+    pub value: Value,
+}
+
+impl EncodedPayload {
+    fn bytes(bytes: Vec<u8>) -> Self {
+        EncodedPayload {
+            bytes,
+            dropped: Vec::new(),
+        }
+    }
+
+    /// `dropped` as the refusal strict mode answers: a 400 naming each
+    /// unknown field.
+    pub fn refuse_dropped(&self) -> Result<(), Vec<FieldError>> {
+        if self.dropped.is_empty() {
+            return Ok(());
+        }
+        Err(self
+            .dropped
+            .iter()
+            .map(|d| {
+                FieldError::new(
+                    d.path.as_str(),
+                    "is not a field of the payload's message type",
+                )
+            })
+            .collect())
+    }
+
+    /// `dropped` as JSON `[{path, value}]` (the `droppedFields` of an event).
+    pub fn dropped_json(&self) -> Value {
+        json!(self.dropped)
+    }
+}
+
 /// Encodes a message's payload for the wire. `payload_envelope` wins when
 /// given; a bare `payload` object is protobuf for standard modes (when the
-/// message type has a schema) and JSON otherwise. Errors name the field
-/// below `path`.
+/// message type has a schema) and JSON otherwise. Fields of a protobuf
+/// payload's JSON that its message type does not know are dropped and
+/// listed (real clients send them; see [`EncodedPayload::refuse_dropped`]
+/// for strict mode). Errors (an unknown type, a wrong value type) name the
+/// field below `path`.
 pub fn encode_payload(
     mode_name: &str,
     message_type: &str,
     payload: Option<&Value>,
     payload_envelope: Option<&PayloadEnvelope>,
     path: &str,
-) -> Result<Vec<u8>, FieldError> {
+) -> Result<EncodedPayload, FieldError> {
     if let Some(envelope) = payload_envelope {
         return encode_envelope(envelope, &format!("{path}.payloadEnvelope"));
     }
     let Some(payload) = payload else {
-        return Ok(Vec::new());
+        return Ok(EncodedPayload::default());
     };
     // Core messages (SessionStart, Commitment, Signal, Progress) are
     // protobuf in every mode; mode messages only in the standard modes.
@@ -67,7 +119,7 @@ pub fn encode_payload(
         Some(descriptor) if protobuf => {
             encode_proto(descriptor, payload, &format!("{path}.payload"))
         }
-        _ => Ok(payload.to_string().into_bytes()),
+        _ => Ok(EncodedPayload::bytes(payload.to_string().into_bytes())),
     }
 }
 
@@ -77,16 +129,24 @@ fn is_core_message(message_type: &str) -> bool {
         .is_some()
 }
 
-pub fn encode_envelope(envelope: &PayloadEnvelope, path: &str) -> Result<Vec<u8>, FieldError> {
+pub fn encode_envelope(
+    envelope: &PayloadEnvelope,
+    path: &str,
+) -> Result<EncodedPayload, FieldError> {
     match envelope.encoding.as_str() {
-        "json" => Ok(envelope
-            .json
-            .as_ref()
-            .map(|v| v.to_string().into_bytes())
-            .unwrap_or_default()),
-        "text" => Ok(envelope.text.clone().unwrap_or_default().into_bytes()),
+        "json" => Ok(EncodedPayload::bytes(
+            envelope
+                .json
+                .as_ref()
+                .map(|v| v.to_string().into_bytes())
+                .unwrap_or_default(),
+        )),
+        "text" => Ok(EncodedPayload::bytes(
+            envelope.text.clone().unwrap_or_default().into_bytes(),
+        )),
         "base64" => BASE64
             .decode(envelope.base64.as_deref().unwrap_or_default())
+            .map(EncodedPayload::bytes)
             .map_err(|e| FieldError::new(format!("{path}.base64"), format!("not base64: {e}"))),
         "proto" => {
             let proto = envelope.proto.as_ref().ok_or_else(|| {
@@ -112,20 +172,77 @@ pub fn encode_envelope(envelope: &PayloadEnvelope, path: &str) -> Result<Vec<u8>
     }
 }
 
-/// JSON (snake_case or camelCase field names) → protobuf bytes; an unknown
-/// field or a wrong type is an error naming it.
+/// JSON (snake_case or camelCase field names) → protobuf bytes. Fields the
+/// message type lacks are dropped and listed; a wrong value type is an
+/// error naming the field.
 fn encode_proto(
     descriptor: MessageDescriptor,
     value: &Value,
     path: &str,
-) -> Result<Vec<u8>, FieldError> {
-    let message = DynamicMessage::deserialize(descriptor.clone(), value).map_err(|e| {
+) -> Result<EncodedPayload, FieldError> {
+    let mut known = value.clone();
+    let mut dropped = Vec::new();
+    drop_unknown_fields(&descriptor, &mut known, path, &mut dropped);
+    let message = DynamicMessage::deserialize(descriptor.clone(), &known).map_err(|e| {
         FieldError::new(
             path,
             format!("does not fit {}: {e}", descriptor.full_name()),
         )
     })?;
-    Ok(message.encode_to_vec())
+    Ok(EncodedPayload {
+        bytes: message.encode_to_vec(),
+        dropped,
+    })
+}
+
+/// Removes from `value` (the JSON of a `descriptor` message) every field
+/// the message lacks, at any depth of nested messages, recording each.
+/// Well-known types (`google.protobuf.*`) have JSON forms of their own and
+/// are left as they are.
+fn drop_unknown_fields(
+    descriptor: &MessageDescriptor,
+    value: &mut Value,
+    path: &str,
+    dropped: &mut Vec<DroppedField>,
+) {
+    if descriptor.full_name().starts_with("google.protobuf.") {
+        return;
+    }
+    let Value::Object(fields) = value else {
+        return;
+    };
+    let names: Vec<String> = fields.keys().cloned().collect();
+    for name in names {
+        let field = descriptor
+            .get_field_by_name(&name)
+            .or_else(|| descriptor.get_field_by_json_name(&name));
+        let Some(field) = field else {
+            if let Some(value) = fields.remove(&name) {
+                dropped.push(DroppedField {
+                    path: format!("{path}.{name}"),
+                    value,
+                });
+            }
+            continue;
+        };
+        let prost_reflect::Kind::Message(inner) = field.kind() else {
+            continue;
+        };
+        if field.is_map() {
+            continue;
+        }
+        let Some(nested) = fields.get_mut(&name) else {
+            continue;
+        };
+        match nested {
+            Value::Array(items) if field.is_list() => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    drop_unknown_fields(&inner, item, &format!("{path}.{name}[{i}]"), dropped);
+                }
+            }
+            _ => drop_unknown_fields(&inner, nested, &format!("{path}.{name}"), dropped),
+        }
+    }
 }
 
 /// A payload as the canonical events show it.
@@ -142,13 +259,23 @@ pub struct DecodedPayload {
 /// as base64, every field present. JSON payloads (extension modes) are
 /// parsed as JSON; anything undecodable keeps its base64 and says why.
 pub fn decode_payload(mode_name: &str, message_type: &str, bytes: &[u8]) -> DecodedPayload {
+    let descriptor = payload_descriptor(mode_name, message_type);
     if looks_like_json(bytes) {
         if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
-            return DecodedPayload {
-                type_name: Some("application/json".into()),
-                value,
-                decode_error: None,
-            };
+            // The runtime's tie-break (macp-modes, `parse_contribute_value`):
+            // bytes that parse as JSON are JSON, unless they are also the
+            // canonical protobuf encoding of the mode's message, byte for
+            // byte; then the protobuf reading wins.
+            let canonical_proto = descriptor.as_ref().is_some_and(|d| {
+                DynamicMessage::decode(d.clone(), bytes).is_ok_and(|m| m.encode_to_vec() == bytes)
+            });
+            if !canonical_proto {
+                return DecodedPayload {
+                    type_name: Some("application/json".into()),
+                    value,
+                    decode_error: None,
+                };
+            }
         }
     }
     let undecodable = |reason: String| DecodedPayload {
@@ -156,7 +283,7 @@ pub fn decode_payload(mode_name: &str, message_type: &str, bytes: &[u8]) -> Deco
         value: json!({"base64": BASE64.encode(bytes)}),
         decode_error: Some(reason),
     };
-    let Some(descriptor) = payload_descriptor(mode_name, message_type) else {
+    let Some(descriptor) = descriptor else {
         if bytes.is_empty() {
             return DecodedPayload {
                 type_name: None,
@@ -220,8 +347,9 @@ mod tests {
     #[test]
     fn a_standard_mode_payload_round_trips_through_protobuf() {
         let payload = json!({"proposal_id": "p1", "option": "ship", "supportingData": "AQI="});
-        let bytes =
-            encode_payload(DECISION, "Proposal", Some(&payload), None, "kickoff[0]").unwrap();
+        let bytes = encode_payload(DECISION, "Proposal", Some(&payload), None, "kickoff[0]")
+            .unwrap()
+            .bytes;
         assert!(
             !looks_like_json(&bytes),
             "standard modes are sent as protobuf"
@@ -239,7 +367,9 @@ mod tests {
     #[test]
     fn core_messages_use_the_core_schema() {
         let payload = json!({"commitmentId": "c1", "outcomePositive": false});
-        let bytes = encode_payload(DECISION, "Commitment", Some(&payload), None, "p").unwrap();
+        let bytes = encode_payload(DECISION, "Commitment", Some(&payload), None, "p")
+            .unwrap()
+            .bytes;
         let decoded = decode_payload(DECISION, "Commitment", &bytes);
         assert_eq!(
             decoded.type_name.as_deref(),
@@ -262,16 +392,88 @@ mod tests {
             encode_payload(DECISION, "Proposal", None, Some(&envelope), "kickoff[0]").unwrap_err();
         assert_eq!(err.path, "kickoff[0].payloadEnvelope.proto.typeName");
 
-        let err = encode_payload(
+        let err =
+            encode_payload(DECISION, "Vote", Some(&json!({"vote": 3})), None, "body").unwrap_err();
+        assert_eq!(
+            err.path, "body.payload",
+            "a wrong value type names the payload"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_dropped_listed_and_refused_when_strict() {
+        let commitment = json!({
+            "commitmentId": "c-1", "action": "ship",
+            "designated_roles": ["lead"], "vetoThreshold": 1,
+            "minimum_confidence": 0.8
+        });
+        let encoded =
+            encode_payload(DECISION, "Commitment", Some(&commitment), None, "body").unwrap();
+        let decoded = decode_payload(DECISION, "Commitment", &encoded.bytes);
+        assert_eq!(
+            decoded.value["commitmentId"], "c-1",
+            "the known fields are sent"
+        );
+        assert_eq!(decoded.value["action"], "ship");
+        let mut dropped: Vec<(String, Value)> = encoded
+            .dropped
+            .iter()
+            .map(|d| (d.path.clone(), d.value.clone()))
+            .collect();
+        dropped.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            dropped,
+            vec![
+                ("body.payload.designated_roles".to_string(), json!(["lead"])),
+                ("body.payload.minimum_confidence".to_string(), json!(0.8)),
+                ("body.payload.vetoThreshold".to_string(), json!(1)),
+            ],
+            "nothing is lost"
+        );
+        let refused = encoded.refuse_dropped().unwrap_err();
+        assert_eq!(refused.len(), 3);
+        assert!(refused
+            .iter()
+            .any(|e| e.path == "body.payload.vetoThreshold"));
+        assert!(encode_payload(
             DECISION,
-            "Vote",
-            Some(&json!({"colour": "red"})),
+            "Commitment",
+            Some(&json!({"action": "x"})),
             None,
-            "body",
+            "b"
         )
-        .unwrap_err();
-        assert_eq!(err.path, "body.payload");
-        assert!(err.message.contains("colour"), "{}", err.message);
+        .unwrap()
+        .refuse_dropped()
+        .is_ok());
+    }
+
+    #[test]
+    fn bytes_that_are_json_and_canonical_protobuf_read_as_protobuf() {
+        // A ContributePayload whose value is 123 bytes long: its tag byte
+        // (0x0a) is JSON whitespace and its length byte is `{`, so with
+        // this value the bytes are also a JSON object (the runtime's
+        // issue #192), whose JSON reading would be the value "xxx…".
+        let value = format!("\"value\": \"{}\"}}", "x".repeat(111));
+        assert_eq!(value.len(), 123);
+        let descriptor = payload_descriptor("ext.multi_round.v1", "Contribute").unwrap();
+        let bytes = DynamicMessage::deserialize(descriptor, &json!({"value": value}))
+            .unwrap()
+            .encode_to_vec();
+        assert_eq!(bytes[..2], [0x0a, b'{']);
+        assert!(
+            serde_json::from_slice::<Value>(&bytes).is_ok(),
+            "valid JSON too"
+        );
+        let decoded = decode_payload("ext.multi_round.v1", "Contribute", &bytes);
+        assert_eq!(
+            decoded.type_name.as_deref(),
+            Some("macp.modes.multi_round.v1.ContributePayload")
+        );
+        assert_eq!(decoded.value["value"], value.as_str());
+        // Plain JSON stays JSON.
+        let json_bytes = br#"{"value":"a"}"#;
+        let decoded = decode_payload("ext.multi_round.v1", "Contribute", json_bytes);
+        assert_eq!(decoded.type_name.as_deref(), Some("application/json"));
     }
 
     #[test]
@@ -284,7 +486,8 @@ mod tests {
             None,
             "p",
         )
-        .unwrap();
+        .unwrap()
+        .bytes;
         assert_eq!(bytes, br#"{"value":3}"#);
         assert_eq!(
             decode_payload("ext.multi_round.v1", "Contribute", &bytes).value,

@@ -72,6 +72,7 @@ impl TestDb {
             webhook_max_attempts: 10,
             webhook_retry_base_ms: 1_000,
             webhook_timeout_ms: 10_000,
+            strict_payload_fields: false,
             shutdown_grace_ms: 10_000,
             otel_exporter_otlp_endpoint: None,
             log_level: "warn".into(),
@@ -80,11 +81,7 @@ impl TestDb {
     }
 
     pub async fn start(&self) -> TestService {
-        let service = Service::start(&self.config())
-            .await
-            .expect("service starts");
-        let client = Client::new(&format!("http://{}", service.address));
-        TestService { service, client }
+        TestService::start(&self.config()).await
     }
 
     pub async fn store(&self) -> EventStore {
@@ -126,6 +123,13 @@ pub struct TestService {
 }
 
 impl TestService {
+    /// The service with `config` (for a test that changes a setting).
+    pub async fn start(config: &Config) -> TestService {
+        let service = Service::start(config).await.expect("service starts");
+        let client = Client::new(&format!("http://{}", service.address));
+        TestService { service, client }
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.service.address)
     }

@@ -52,7 +52,9 @@ pub async fn send_direct(
         session_id: session_id.into(),
         sender: sender.into(),
         timestamp_unix_ms: aggregates::Timestamp::now().unix_ms(),
-        payload: encode_payload(mode, message_type, Some(&payload), None, "payload").unwrap(),
+        payload: encode_payload(mode, message_type, Some(&payload), None, "payload")
+            .unwrap()
+            .bytes,
     };
     client
         .send(sender, envelope)

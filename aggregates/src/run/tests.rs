@@ -241,6 +241,8 @@ fn a_refused_message_is_recorded_as_send_failed() {
             to: vec![],
             message_type: "Vote".into(),
             kickoff: false,
+            details: Default::default(),
+            subject: None,
         },
         outcome: MessageOutcome::Refused {
             code: "FORBIDDEN".into(),
@@ -258,6 +260,55 @@ fn a_refused_message_is_recorded_as_send_failed() {
         !canonical_types(&events).contains(&"signal.emitted"),
         "a refused message yields none of its derived events"
     );
+}
+
+#[test]
+fn a_sent_message_carries_what_received_would_and_a_policy_refusal_is_denied() {
+    let details = json!({"sender": "lead", "payload": {"commitmentId": "c-9"},
+                         "decodedPayload": {"commitmentId": "c-9", "policyVersion": "p.q"},
+                         "payloadTypeName": "macp.v1.CommitmentPayload"});
+    let message = OutboundMessage {
+        message_id: "m-2".into(),
+        from: "lead".into(),
+        to: vec![],
+        message_type: "Commitment".into(),
+        kickoff: false,
+        details: details.as_object().cloned().unwrap(),
+        subject: Some(Subject::new("decision", "c-9")),
+    };
+    let mut commands = bound_run();
+    commands.push(RunCommand::RecordOutboundMessage {
+        message: message.clone(),
+        outcome: MessageOutcome::Accepted,
+        derived: vec![],
+        at: T,
+    });
+    let (_, events) = given(&commands);
+    let sent = events.last().and_then(RunEvent::canonical).unwrap();
+    assert_eq!(sent.event_type, "message.sent");
+    assert_eq!(sent.subject, Some(Subject::new("decision", "c-9")));
+    assert_eq!(sent.data["sender"], "lead");
+    assert_eq!(sent.data["decodedPayload"]["commitmentId"], "c-9");
+
+    let mut commands = bound_run();
+    commands.push(RunCommand::RecordOutboundMessage {
+        message,
+        outcome: MessageOutcome::Refused {
+            code: "POLICY_DENIED".into(),
+            message: "quorum not reached".into(),
+        },
+        derived: vec![],
+        at: T,
+    });
+    let (_, events) = given(&commands);
+    let types = canonical_types(&events);
+    assert_eq!(
+        types[types.len() - 2..],
+        ["message.send_failed", "policy.denied"]
+    );
+    let denied = events.last().and_then(RunEvent::canonical).unwrap();
+    assert_eq!(denied.data["reasons"], json!(["quorum not reached"]));
+    assert_eq!(denied.data["commitmentId"], "c-9");
 }
 
 #[test]

@@ -1,0 +1,215 @@
+//! Sessions the control plane observes and runs it drives, recorded as the
+//! runtime saw them: a session that ran (in the runtime's base64url id
+//! form) while no control plane watched keeps its own times, intent and
+//! TTL once discovered; a cancel that reaches the runtime after the session
+//! resolved answers 409 and the run ends as the session did.
+
+mod support;
+
+use macp_control_plane::config::RuntimeAuth;
+use macp_control_plane::demo::{decision_request, is_terminal, Client};
+use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
+use macp_control_plane::runtime::pb::{Envelope, SessionStartPayload};
+use macp_control_plane::service::Service;
+use prost::Message;
+use serde_json::json;
+use std::time::Duration;
+use support::runtime_peer::{direct_client, send_direct, MULTI_ROUND};
+use support::{poll_until, Engine, TestDb};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn ms(value: &serde_json::Value) -> i64 {
+    aggregates::Timestamp::parse(value.as_str().unwrap())
+        .unwrap()
+        .unix_ms()
+}
+
+#[tokio::test]
+async fn a_session_that_ran_unwatched_keeps_its_own_times_and_id() {
+    let runtime = EmbeddedRuntime::start(EmbeddedStorage::Memory)
+        .await
+        .unwrap();
+    let direct = direct_client(runtime.address);
+    // The runtime's other session-id form: base64url, 22+ characters.
+    let session_id = format!("obs_{}", uuid::Uuid::new_v4().simple());
+    let start = SessionStartPayload {
+        intent: "outside job".into(),
+        participants: vec!["alice".into(), "bob".into()],
+        mode_version: "1.0.0".into(),
+        configuration_version: "config.default".into(),
+        ttl_ms: 60_000,
+        ..Default::default()
+    };
+    let envelope = Envelope {
+        macp_version: "1.0".into(),
+        mode: MULTI_ROUND.into(),
+        message_type: "SessionStart".into(),
+        message_id: uuid::Uuid::new_v4().to_string(),
+        session_id: session_id.clone(),
+        sender: "coord".into(),
+        timestamp_unix_ms: aggregates::Timestamp::now().unix_ms(),
+        payload: start.encode_to_vec(),
+    };
+    direct.send("coord", envelope).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for sender in ["alice", "bob"] {
+        send_direct(
+            &direct,
+            &session_id,
+            MULTI_ROUND,
+            sender,
+            "Contribute",
+            json!({"value": "same"}),
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let before_commit = aggregates::Timestamp::now().unix_ms();
+    let commitment = json!({"commitmentId": "c-9", "action": "multi_round.converged",
+        "authorityScope": "t", "reason": "r", "modeVersion": "1.0.0",
+        "configurationVersion": "config.default", "policyVersion": "policy.default",
+        "outcomePositive": true});
+    send_direct(
+        &direct,
+        &session_id,
+        MULTI_ROUND,
+        "coord",
+        "Commitment",
+        commitment,
+    )
+    .await;
+    let after_commit = aggregates::Timestamp::now().unix_ms();
+    let session = direct.get_session("coord", &session_id).await.unwrap();
+
+    // Only now does a control plane look.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let noticed_after = aggregates::Timestamp::now().unix_ms();
+    let db = TestDb::new(Engine::Sqlite).await;
+    let mut config = db.config();
+    config.runtime_address = Some(runtime.address.to_string());
+    config.runtime_auth = Some(RuntimeAuth::Dev);
+    config.discover_sessions = true;
+    let service = Service::start(&config).await.unwrap();
+    let client = Client::new(&format!("http://{}", service.address));
+
+    // The session id itself finds the run.
+    let status = client
+        .wait_for_status(&session_id, WAIT, is_terminal)
+        .await
+        .unwrap();
+    assert_eq!(status, "completed");
+    let run = poll_until(&client, &format!("/runs/{session_id}"), |r| {
+        r["endedAt"].is_string()
+    })
+    .await;
+    assert_eq!(run["runtimeSessionId"], session_id.as_str());
+    assert_eq!(
+        run["id"].as_str().map(String::from),
+        aggregates::run_id_of_session(&session_id).map(|id| id.to_string())
+    );
+    assert_eq!(
+        ms(&run["createdAt"]),
+        session.started_at_unix_ms,
+        "created when the session started"
+    );
+    assert_eq!(ms(&run["startedAt"]), session.started_at_unix_ms);
+    let ended = ms(&run["endedAt"]);
+    assert!(
+        (before_commit..=after_commit).contains(&ended),
+        "ended when the Commitment resolved it ({before_commit}..={after_commit}), not when noticed: {ended}"
+    );
+    assert!(ended < noticed_after);
+    assert_eq!(run["metadata"]["intent"], "outside job", "{run}");
+    assert_eq!(run["metadata"]["ttlMs"], 60_000);
+    let metrics = poll_until(&client, &format!("/runs/{session_id}/metrics"), |m| {
+        m["sessionState"] == "SESSION_STATE_RESOLVED"
+    })
+    .await;
+    assert_eq!(
+        metrics["durationMs"].as_i64(),
+        Some(ended - session.started_at_unix_ms),
+        "the session's own duration: {metrics}"
+    );
+    assert!(metrics["durationMs"].as_i64().unwrap() >= 350);
+    let (status, events) = client
+        .get(&format!("/runs/{session_id}/events?limit=100"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "message.received")
+            .count(),
+        4,
+        "SessionStart, two contributions, the Commitment"
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_after_the_session_resolved_answers_409_and_the_run_completes() {
+    let runtime = EmbeddedRuntime::start(EmbeddedStorage::Memory)
+        .await
+        .unwrap();
+    let db = TestDb::new(Engine::Sqlite).await;
+    let mut config = db.config();
+    config.runtime_address = Some(runtime.address.to_string());
+    config.runtime_auth = Some(RuntimeAuth::Dev);
+    let service = Service::start(&config).await.unwrap();
+    let client = &Client::new(&format!("http://{}", service.address));
+    let (_, created) = client.post("/runs", &decision_request()).await.unwrap();
+    let run_id = created["runId"].as_str().unwrap().to_string();
+    client
+        .wait_for_status(&run_id, WAIT, |s| s == "running")
+        .await
+        .unwrap();
+    // The coordinator commits straight to the runtime; the cancel follows
+    // at once, before or after the control plane has recorded the end.
+    let direct = direct_client(runtime.address);
+    let commitment = json!({"commitmentId": "c-1", "action": "ship", "authorityScope": "release",
+        "reason": "go", "modeVersion": "1.0.0", "configurationVersion": "config.default",
+        "policyVersion": "policy.default", "outcomePositive": true});
+    send_direct(
+        &direct,
+        &run_id,
+        "macp.mode.decision.v1",
+        "coordinator",
+        "Commitment",
+        commitment,
+    )
+    .await;
+    let (status, refused) = client
+        .post(
+            &format!("/runs/{run_id}/cancel"),
+            &json!({"reason": "too late"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["errorCode"], "INVALID_STATE_TRANSITION");
+    assert!(
+        refused["message"].as_str().unwrap().contains("completed"),
+        "the run's real status: {refused}"
+    );
+    let status = client
+        .wait_for_status(&run_id, WAIT, is_terminal)
+        .await
+        .unwrap();
+    assert_eq!(status, "completed");
+    let events = poll_until(client, &format!("/runs/{run_id}/events?limit=200"), |e| {
+        e.as_array()
+            .is_some_and(|e| e.iter().any(|e| e["type"] == "run.completed"))
+    })
+    .await;
+    assert!(
+        !events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "run.cancelled"),
+        "no cancel recorded after the decision"
+    );
+}
