@@ -442,7 +442,9 @@ async fn unknown_payload_fields_are_dropped_with_a_warning_and_kept() {
     assert_eq!(status, 202, "{created}");
     assert_eq!(
         created["warnings"],
-        json!(["kickoff[0].payload.colour: not a field of the payload's message type; dropped"])
+        json!([
+            "kickoff[0].payload.colour: not a field of the payload's message type; dropped (kept on message.sent)"
+        ])
     );
     let run_id = created["runId"].as_str().unwrap();
     let events = support::poll_until(

@@ -157,6 +157,15 @@ pub fn window_ms(params: &HashMap<String, String>) -> Result<Option<i64>, ApiErr
     }
 }
 
+/// Findings as lines of text, `path: message` (what answers list as
+/// `errors` or `warnings` for people to read).
+pub fn finding_lines(findings: &[FieldError]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|f| format!("{}: {}", f.path, f.message))
+        .collect()
+}
+
 /// A comma-separated list parameter (empty items dropped).
 pub fn csv_param(params: &HashMap<String, String>, name: &str) -> Vec<String> {
     params

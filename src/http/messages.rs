@@ -3,12 +3,12 @@
 //! session message), `/signal` and `/context` (ambient signals correlated
 //! with the run's session), and `GET /runs/:id/messages` (what was sent).
 
-use super::body::{parse_json, run_id};
+use super::body::{finding_lines, parse_json, run_id};
 use super::error::{ApiError, Problem};
 use super::runs::read_model;
 use super::AppState;
 use crate::ingestion::translate::{describe_outbound, llm_call_beside};
-use crate::runtime::payloads::{encode_payload, EncodedPayload};
+use crate::runtime::payloads::encode_payload;
 use crate::runtime::pb::{Envelope, SessionState, SignalPayload};
 use crate::runtime::{RuntimeError, MACP_VERSION};
 use aggregates::canonical::{types, DerivedEvent, Subject};
@@ -120,16 +120,15 @@ pub async fn send(
         message.payload_envelope.as_ref(),
         "body",
     )
-    .map_err(|e| ApiError::validation(vec![field_error(&e.path, e.message)]))?;
+    .map_err(|e| {
+        ApiError::validation(vec![FieldError::new(
+            e.path.trim_start_matches("body."),
+            e.message,
+        )])
+    })?
+    .relative_to("body.");
     if app.strict_payload_fields {
-        encoded.refuse_dropped().map_err(|errors| {
-            ApiError::validation(
-                errors
-                    .into_iter()
-                    .map(|e| field_error(&e.path, e.message))
-                    .collect(),
-            )
-        })?;
+        encoded.refuse_dropped().map_err(ApiError::validation)?;
     }
     let message_id = Uuid::new_v4().to_string();
     let envelope = Envelope {
@@ -150,32 +149,11 @@ pub async fn send(
         .collect();
     let mut extra = Map::new();
     if !encoded.dropped.is_empty() {
-        extra.insert("droppedFields".into(), dropped_fields(&encoded));
+        extra.insert("droppedFields".into(), encoded.dropped_json());
     }
     let Json(mut answer) = deliver(&app, run_id, envelope, message.to, derived, extra).await?;
-    answer["warnings"] = json!(encoded
-        .dropped
-        .iter()
-        .map(|d| format!(
-            "{}: not a field of the payload's message type; dropped (kept on message.sent)",
-            d.path.trim_start_matches("body.")
-        ))
-        .collect::<Vec<_>>());
+    answer["warnings"] = json!(finding_lines(&encoded.warnings()));
     Ok(Json(answer))
-}
-
-/// A field error from a payload path below `body.` (`payload.x`).
-fn field_error(path: &str, message: impl Into<String>) -> FieldError {
-    FieldError::new(path.trim_start_matches("body."), message)
-}
-
-/// The dropped fields as `message.sent` keeps them, paths below `body.`.
-fn dropped_fields(encoded: &EncodedPayload) -> Value {
-    json!(encoded
-        .dropped
-        .iter()
-        .map(|d| json!({"path": d.path.trim_start_matches("body."), "value": d.value}))
-        .collect::<Vec<_>>())
 }
 
 #[utoipa::path(

@@ -1,6 +1,8 @@
 //! `/runs`: submit an execution request, read a run, its state, its events.
 
-use super::body::{csv_param, parse_json, query_int, run_id, text_param, time_bound, DayEdge};
+use super::body::{
+    csv_param, finding_lines, parse_json, query_int, run_id, text_param, time_bound, DayEdge,
+};
 use super::error::{ApiError, Problem};
 use super::AppState;
 use crate::projector::load_model;
@@ -74,10 +76,7 @@ pub async fn start_run(app: &AppState, request: ExecutionRequest) -> Result<Resp
     app.ingestion.drive(run_id);
     let mut body = json!({"runId": run_id, "status": "queued", "traceId": trace_id});
     if !warnings.is_empty() {
-        body["warnings"] = json!(warnings
-            .iter()
-            .map(|w| format!("{}: {}", w.path, w.message))
-            .collect::<Vec<_>>());
+        body["warnings"] = json!(finding_lines(&warnings));
     }
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
@@ -143,16 +142,10 @@ pub async fn validate(
 /// console lists), the same findings with their paths apart in
 /// `fieldErrors` / `fieldWarnings` for programs.
 fn verdict(errors: Vec<FieldError>, warnings: Vec<FieldError>, runtime: Value) -> Value {
-    let lines = |findings: &[FieldError]| -> Vec<String> {
-        findings
-            .iter()
-            .map(|f| format!("{}: {}", f.path, f.message))
-            .collect()
-    };
     json!({
         "valid": errors.is_empty(),
-        "errors": lines(&errors),
-        "warnings": lines(&warnings),
+        "errors": finding_lines(&errors),
+        "warnings": finding_lines(&warnings),
         "fieldErrors": errors,
         "fieldWarnings": warnings,
         "runtime": runtime,
@@ -186,9 +179,7 @@ fn payload_findings(
             Err(error) => errors.push(error),
             Ok(encoded) => match encoded.refuse_dropped() {
                 Err(dropped) if strict => errors.extend(dropped),
-                Err(dropped) => warnings.extend(dropped.into_iter().map(|d| {
-                    FieldError::new(d.path, "not a field of the payload's message type; dropped")
-                })),
+                Err(_) => warnings.extend(encoded.warnings()),
                 Ok(()) => {}
             },
         }

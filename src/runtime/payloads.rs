@@ -74,21 +74,35 @@ impl EncodedPayload {
         if self.dropped.is_empty() {
             return Ok(());
         }
-        Err(self
-            .dropped
+        Err(self.findings("is not a field of the payload's message type"))
+    }
+
+    /// `dropped` as the warnings of an answer that accepted the payload.
+    pub fn warnings(&self) -> Vec<FieldError> {
+        self.findings("not a field of the payload's message type; dropped (kept on message.sent)")
+    }
+
+    fn findings(&self, message: &str) -> Vec<FieldError> {
+        self.dropped
             .iter()
-            .map(|d| {
-                FieldError::new(
-                    d.path.as_str(),
-                    "is not a field of the payload's message type",
-                )
-            })
-            .collect())
+            .map(|d| FieldError::new(d.path.as_str(), message))
+            .collect()
     }
 
     /// `dropped` as JSON `[{path, value}]` (the `droppedFields` of an event).
     pub fn dropped_json(&self) -> Value {
         json!(self.dropped)
+    }
+
+    /// The same, its dropped fields' paths without `prefix` (`body.`: the
+    /// request body, as error paths name fields).
+    pub fn relative_to(mut self, prefix: &str) -> Self {
+        for field in &mut self.dropped {
+            if let Some(rest) = field.path.strip_prefix(prefix) {
+                field.path = rest.to_string();
+            }
+        }
+        self
     }
 }
 
