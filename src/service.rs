@@ -89,11 +89,13 @@ impl Service {
         );
 
         let live = LiveHub::new(store.clone());
+        let projector_health = projector::ProjectorHealth::default();
         let mut tasks: Vec<JoinHandle<()>> = vec![projector::spawn(
             store.clone(),
             projector::served(&live),
             instance_id.clone(),
             lease,
+            projector_health.clone(),
         )];
         if config.discover_sessions {
             tasks.push(crate::ingestion::discovery::spawn(
@@ -139,6 +141,7 @@ impl Service {
                 sse_heartbeat_ms: config.stream_sse_heartbeat_ms,
                 http_counters: Default::default(),
                 strict_payload_fields: config.strict_payload_fields,
+                projector_health,
             },
             guard,
         );

@@ -8,10 +8,17 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Parses a JSON body into `T`, naming the path of the first mismatch.
+/// Parses a JSON body into `T`, naming the path of the first mismatch. A
+/// string holding U+0000 anywhere in the body is refused, naming where:
+/// PostgreSQL's text cannot hold it, and both engines must answer alike.
 pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::field("body", "a JSON body is required"));
+    }
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        if let Some(path) = nul_path(&value, "") {
+            return Err(ApiError::field(&path, NUL_REFUSED));
+        }
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
@@ -30,6 +37,63 @@ pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         )
     })?;
     Ok(value)
+}
+
+/// Refuses a request whose path or query holds U+0000 (`%00`), naming
+/// the query parameter (or `path`): like a body's strings, such a value
+/// never reaches a table or a query.
+pub async fn refuse_nul_in_uri(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = request.uri();
+    if percent_encoding::percent_decode_str(uri.path())
+        .decode_utf8_lossy()
+        .contains('\0')
+    {
+        return ApiError::field("path", NUL_REFUSED).into_response();
+    }
+    let query = uri.query().unwrap_or_default().as_bytes();
+    for (name, value) in form_urlencoded::parse(query) {
+        if name.contains('\0') || value.contains('\0') {
+            let name = name.replace('\0', "\\u0000");
+            return ApiError::field(&name, NUL_REFUSED).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Why a value holding U+0000 is refused.
+pub const NUL_REFUSED: &str = "must not contain the NUL character (U+0000)";
+
+/// The path (`session.metadata.intent`, `kickoff[0].to[1]`) of the first
+/// string or object key in `value` that holds U+0000.
+fn nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => {
+            Some(if path.is_empty() { "body".into() } else { path.into() })
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some(join(&key.replace('\0', "\\u0000")))
+            } else {
+                nul_path(item, &join(key))
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// Like [`parse_json`], but an empty body is `T::default()` (for bodies

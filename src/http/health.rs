@@ -57,7 +57,14 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
         Ok(()) => READY.to_string(),
         Err(detail) => detail,
     };
-    let ok = database == READY && runtime["ok"] == true && stream_consumer == READY;
+    let projectors = app
+        .projector_health
+        .stall()
+        .map_or_else(|| READY.to_string(), |stall| stall.describe());
+    let ok = database == READY
+        && runtime["ok"] == true
+        && stream_consumer == READY
+        && projectors == READY;
     let status = if ok {
         StatusCode::OK
     } else {
@@ -68,6 +75,7 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
         "database": database,
         "runtime": runtime,
         "streamConsumer": stream_consumer,
+        "projectors": projectors,
         "circuitBreaker": circuit_breaker,
         "activeRuns": app.ingestion.active_runs(),
     });

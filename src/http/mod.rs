@@ -51,6 +51,8 @@ pub struct AppState {
     pub http_counters: prometheus::HttpCounters,
     /// Unknown fields of `proto` payloads are refused rather than dropped.
     pub strict_payload_fields: bool,
+    /// Whether the projectors keep up (`/readyz`, `/metrics`).
+    pub projector_health: crate::projector::ProjectorHealth,
 }
 
 /// What guards the API: keys, rate limit, body limit, browser origins.
@@ -68,6 +70,7 @@ pub fn router(state: AppState, guard: Guard) -> Router {
         // Each layer wraps the ones above it, so a request meets the last
         // one first: its id is set before anything else, and every log line
         // and response carries it.
+        .layer(middleware::from_fn(body::refuse_nul_in_uri))
         .layer(middleware::from_fn_with_state(guard.access, access::enforce))
         // BODY_LIMIT_BYTES alone decides, not axum's own 2 MB default.
         .layer(DefaultBodyLimit::disable())

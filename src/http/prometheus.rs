@@ -125,6 +125,24 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
             breaker.state() != crate::runtime::breaker::CircuitState::Closed,
         )),
     );
+    let stall = app.projector_health.stall();
+    metric(
+        &mut out,
+        "macp_projectors_stalled",
+        "gauge",
+        "1 while the projectors cannot fold or write the log's next events (see /readyz).",
+        f64::from(u8::from(stall.is_some())),
+    );
+    metric(
+        &mut out,
+        "macp_projector_batch_failures_total",
+        "counter",
+        "Projector batches that failed to fold or commit (each is retried).",
+        app.projector_health.failures() as f64,
+    );
+    if let Some(stall) = &stall {
+        let _ = writeln!(out, "macp_projector_stalled_position {}", stall.position);
+    }
     out.push_str("# HELP macp_projector_lag_events Log positions a projector has yet to fold.\n");
     out.push_str("# TYPE macp_projector_lag_events gauge\n");
     if let (Ok(head), Ok(checkpoints)) = (

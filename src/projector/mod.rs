@@ -12,6 +12,7 @@ mod agents;
 pub mod audit_log;
 mod canonical_index;
 mod documents;
+mod health;
 mod model_cache;
 mod run_list;
 mod snapshots;
@@ -20,6 +21,7 @@ pub mod webhook_outbox;
 pub use agents::{AgentMetricsProjector, AGENT_METRICS};
 pub use canonical_index::CanonicalEventIndex;
 pub use documents::{load_model, DocumentProjector};
+pub use health::{ProjectorHealth, Stall};
 pub use model_cache::ModelCache;
 pub use run_list::RunListProjector;
 pub use snapshots::{snapshot_key, RunStateSnapshots, Snapshot, SNAPSHOTS, SNAPSHOT_EVERY};
@@ -141,6 +143,7 @@ pub fn spawn(
     projectors: Vec<Arc<dyn Projector>>,
     owner: String,
     lease_ttl: Duration,
+    health: ProjectorHealth,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let ttl_ms = i64::try_from(lease_ttl.as_millis()).unwrap_or(i64::MAX);
@@ -175,11 +178,12 @@ pub fn spawn(
                     std::future::pending::<()>().await;
                 }
             };
-            let mut no_progress = |_, _| {};
+            let progressed = health.clone();
+            let mut progress = move |_, _| progressed.progressed();
             tokio::select! {
-                result = follow(&store, &held, Follow::Forever, BATCH_SIZE, &mut no_progress) => {
+                result = follow(&store, &held, Follow::Forever, BATCH_SIZE, &mut progress) => {
                     if let Err(error) = result {
-                        tracing::warn!(%error, "projectors stopped; restarting");
+                        stalled(&store, &held, &health, error).await;
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
@@ -190,6 +194,31 @@ pub fn spawn(
             }
         }
     })
+}
+
+/// Records and logs a batch the projectors could not fold or write: which
+/// projectors, the first log position they have not folded, and why.
+async fn stalled(
+    store: &EventStore,
+    held: &[Arc<dyn Projector>],
+    health: &ProjectorHealth,
+    error: StoreError,
+) {
+    let names: Vec<String> = held.iter().map(|p| p.name().to_string()).collect();
+    let checkpoints = store.checkpoints().await.unwrap_or_default();
+    let position = names
+        .iter()
+        .map(|name| checkpoints.get(name).copied().unwrap_or(0))
+        .min()
+        .unwrap_or(0)
+        + 1;
+    tracing::error!(
+        projectors = %names.join(","),
+        position,
+        %error,
+        "projectors cannot fold or write the events from this log position; retrying"
+    );
+    health.failed(names, position, error.to_string());
 }
 
 /// Renews a lease every third of its life; returns once it is lost.

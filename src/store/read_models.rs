@@ -73,6 +73,15 @@ pub struct AuditRow {
     pub doc: String,
 }
 
+/// Text for a column that lists filter on (tags, search text, environment,
+/// scenario ref): U+0000 becomes U+FFFD. What a runtime sent can hold it
+/// (an observed session's intent), PostgreSQL's text cannot, and the
+/// documents keep the value as it was (JSON escapes it); the API refuses it
+/// in what it takes, so no filter looks for it.
+fn index_text(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
 /// What `GET /audit` asks of the audit log.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
@@ -672,11 +681,11 @@ impl ProjectionBatch<'_> {
         .bind(&row.ended_at)
         .bind(i64::from(row.archived))
         .bind(i64::from(row.deleted))
-        .bind(&row.tags)
-        .bind(&row.search)
+        .bind(index_text(&row.tags))
+        .bind(index_text(&row.search))
         .bind(&row.doc)
-        .bind(&row.environment)
-        .bind(&row.scenario_ref)
+        .bind(row.environment.as_deref().map(index_text))
+        .bind(row.scenario_ref.as_deref().map(index_text))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
