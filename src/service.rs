@@ -33,6 +33,11 @@ pub struct Service {
     stop_accepting: Arc<Notify>,
     repo: RunRepository,
     ingestion: Ingestion,
+    /// The projectors' leases, released at shutdown so that a restart
+    /// follows the log at once.
+    projector_leases: Vec<String>,
+    /// The owner name of this instance's leases.
+    instance_id: String,
     _embedded: Option<EmbeddedRuntime>,
 }
 
@@ -90,6 +95,10 @@ impl Service {
 
         let live = LiveHub::new(store.clone());
         let projector_health = projector::ProjectorHealth::default();
+        let projector_leases = projector::served(&live)
+            .iter()
+            .map(|p| projector::lease_name(p.name()))
+            .collect();
         let mut tasks: Vec<JoinHandle<()>> = vec![projector::spawn(
             store.clone(),
             projector::served(&live),
@@ -168,6 +177,8 @@ impl Service {
             stop_accepting,
             repo,
             ingestion,
+            projector_leases,
+            instance_id,
             _embedded: embedded,
         })
     }
@@ -190,6 +201,13 @@ impl Service {
             tracing::warn!("appends still in flight at the end of the grace period");
         }
         self.ingestion.release_leases().await;
+        // The projector tasks are stopped: their leases are free for the
+        // next instance at once, not after they lapse.
+        for lease in &self.projector_leases {
+            if let Err(error) = self.store.release_lease(lease, &self.instance_id).await {
+                tracing::warn!(%lease, %error, "cannot release the projector's lease (it will expire)");
+            }
+        }
         // Live streams (SSE) stay open until their clients leave, so the
         // drain is bounded by the grace period.
         if tokio::time::timeout_at(deadline, &mut self.http)

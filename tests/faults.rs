@@ -252,6 +252,12 @@ async fn sigterm_mid_burst_exits_cleanly_and_hands_the_runs_over_at_once() {
     let store = db.store().await;
     let holder = store.lease_holder(&format!("run:{run_id}")).await.unwrap();
     assert_eq!(holder, None, "the run's lease is still held");
+    // So were the projectors': a restart follows the log at once.
+    for projector in ["run_list", "canonical_events", "audit_log"] {
+        let lease = macp_control_plane::projector::lease_name(projector);
+        let holder = store.lease_holder(&lease).await.unwrap();
+        assert_eq!(holder, None, "{lease} is still held");
+    }
 
     let control_plane = ControlPlane::start(&db, port, &address).await;
     finish(&client, &direct, &run_id).await;

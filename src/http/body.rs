@@ -78,9 +78,11 @@ fn nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
         }
     };
     match value {
-        serde_json::Value::String(text) if text.contains('\0') => {
-            Some(if path.is_empty() { "body".into() } else { path.into() })
-        }
+        serde_json::Value::String(text) if text.contains('\0') => Some(if path.is_empty() {
+            "body".into()
+        } else {
+            path.into()
+        }),
         serde_json::Value::Array(items) => items
             .iter()
             .enumerate()

@@ -473,10 +473,14 @@ impl RunDriver {
         };
         self.drain(subscription).await?;
         if let RunCommand::CompleteRun { at, .. } = &mut ending {
-            // Its resolving message, now recorded, says when it resolved.
+            // Its resolving message, now recorded, says when it resolved:
+            // stamped by its sender's clock, so kept between the session's
+            // start and now (a skewed agent cannot end a run before it
+            // began, or in the future).
             let drained = self.repo.load(self.run_id).await?;
             if let Some(resolved) = drained.last_envelope_at.filter(|_| drained.observed) {
-                *at = resolved;
+                let earliest = drained.started_at.unwrap_or(resolved);
+                *at = resolved.max(earliest).min((*at).max(earliest));
             }
         }
         self.record(ending).await?;

@@ -30,7 +30,9 @@ pub struct Stall {
 
 impl ProjectorHealth {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records a failed batch (the first one starts the stall).
