@@ -1,15 +1,13 @@
 //! `GET /audit`: who asked for what on which run, newest first, from the
 //! audit-log read model (folded from the log's `ActionAudited` facts).
 
-use super::body::{
-    offset_param, optional_run_id, page, query_int, text_param, time_bound, DayEdge,
-};
+use super::body::{optional_run_id, query_int, text_param, time_bound, DayEdge};
 use super::error::{ApiError, Problem};
 use super::AppState;
 use crate::store::read_models::AuditQuery;
 use axum::extract::{Query, State};
 use axum::Json;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::HashMap;
 
 #[utoipa::path(
@@ -26,7 +24,7 @@ use std::collections::HashMap;
         ("createdBefore" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD, inclusive (`before` too)"),
         ("limit" = Option<i64>, Query, description = "1..500, default 100"),
         ("offset" = Option<i64>, Query, description = "Default 0"),
-        ("cursor" = Option<String>, Query, description = "From the previous page"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor` (a keyset cursor: entries recorded meanwhile neither repeat nor shift the page); instead of `offset`"),
     ),
     responses(
         (status = 200, description = "`{data: [{id, actor, actorType, action, resource, resourceId?, requestId?, createdAt}], total, nextCursor?}`, newest first", body = serde_json::Value),
@@ -53,8 +51,26 @@ pub async fn list(
         after: bound(["createdAfter", "after"], DayEdge::Start)?,
         before: bound(["createdBefore", "before"], DayEdge::End)?,
         limit: query_int(&params, "limit", 100, 1..=500)?,
-        offset: offset_param(&params)?,
+        offset: query_int(&params, "offset", 0, 0..=i64::MAX)?,
+        after_cursor: params
+            .get("cursor")
+            .map(|cursor| {
+                cursor
+                    .rsplit_once('|')
+                    .map(|(at, key)| (at.to_string(), key.to_string()))
+                    .ok_or_else(|| ApiError::field("cursor", "not a cursor this service issued"))
+            })
+            .transpose()?,
     };
-    let (docs, total) = app.store.query_audit(&query).await?;
-    Ok(Json(page(&docs, total, query.offset)))
+    let page = app.store.query_audit(&query).await?;
+    let data: Vec<Value> = page
+        .docs
+        .iter()
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let mut body = json!({"data": data, "total": page.total, "limit": query.limit});
+    if let Some(next) = page.next_cursor {
+        body["nextCursor"] = json!(next);
+    }
+    Ok(Json(body))
 }

@@ -250,38 +250,3 @@ pub fn csv_param(params: &HashMap<String, String>, name: &str) -> Vec<String> {
 pub fn text_param(params: &HashMap<String, String>, name: &str) -> Option<String> {
     params.get(name).filter(|v| !v.trim().is_empty()).cloned()
 }
-
-/// The `offset` of a paged list (default 0), or else its `cursor`.
-pub fn offset_param(params: &HashMap<String, String>) -> Result<i64, ApiError> {
-    if params.contains_key("offset") {
-        return query_int(params, "offset", 0, 0..=i64::MAX);
-    }
-    cursor(params)
-}
-
-/// The `cursor` of a paged list: opaque to clients, here the offset of the
-/// next page (0 without one).
-pub fn cursor(params: &HashMap<String, String>) -> Result<i64, ApiError> {
-    match params.get("cursor") {
-        Some(cursor) => cursor
-            .parse::<i64>()
-            .ok()
-            .filter(|o| *o >= 0)
-            .ok_or_else(|| ApiError::field("cursor", "not a cursor this service issued")),
-        None => Ok(0),
-    }
-}
-
-/// A page of stored JSON documents: `{data, total, nextCursor?}`.
-pub fn page(docs: &[String], total: i64, offset: i64) -> serde_json::Value {
-    let next = offset + docs.len() as i64;
-    let data: Vec<serde_json::Value> = docs
-        .iter()
-        .filter_map(|d| serde_json::from_str(d).ok())
-        .collect();
-    let mut body = serde_json::json!({"data": data, "total": total});
-    if next < total {
-        body["nextCursor"] = serde_json::json!(next.to_string());
-    }
-    body
-}

@@ -49,7 +49,9 @@ pub async fn start_run(app: &AppState, request: ExecutionRequest) -> Result<Resp
     let key = request.idempotency_key().map(String::from);
     if let Some(key) = &key {
         if let Some(existing) = app.store.idempotent_run(key).await? {
-            return existing_run(app, existing).await;
+            if !release_if_deleted(app, key, existing).await? {
+                return existing_run(app, existing).await;
+            }
         }
     }
     let run_id = Uuid::now_v7();
@@ -67,6 +69,7 @@ pub async fn start_run(app: &AppState, request: ExecutionRequest) -> Result<Resp
         .await
     {
         Ok(_) => {}
+        // Another request with the key made its run first.
         Err(CommandError::IdempotencyKeyTaken(existing)) => {
             return existing_run(app, existing).await
         }
@@ -150,6 +153,17 @@ fn verdict(errors: Vec<FieldError>, warnings: Vec<FieldError>, runtime: Value) -
         "fieldWarnings": warnings,
         "runtime": runtime,
     })
+}
+
+/// Whether `key` belonged to `run_id`, a deleted run, and is free again:
+/// a request repeated after its run was deleted makes a new run rather
+/// than answering with a run that no longer exists.
+async fn release_if_deleted(app: &AppState, key: &str, run_id: Uuid) -> Result<bool, ApiError> {
+    if !app.repo.load(run_id).await?.deleted {
+        return Ok(false);
+    }
+    app.store.release_idempotency_key(key, run_id).await?;
+    Ok(true)
 }
 
 /// The answer to a repeated idempotency key: the run it already made.
@@ -585,6 +599,7 @@ pub async fn delete_run(app: &AppState, run_id: Uuid) -> Result<(), ApiError> {
             },
         )
         .await?;
+    app.live.deleted(run_id);
     wait_for_run_models(app).await
 }
 

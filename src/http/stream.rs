@@ -4,7 +4,8 @@
 //! `includeSnapshot=false`), then every event after `afterSeq` (or
 //! `Last-Event-ID`) from the store, then live events, never one twice and
 //! none missing; a fresh snapshot follows each live batch. The stream stays
-//! open after the run ends: clients close it.
+//! open after the run ends: clients close it. When the run is deleted, a
+//! last `run_deleted` event (`{runId, ts}`) is sent and the stream ends.
 
 use super::body::{query_int, run_id};
 use super::error::{ApiError, Problem};
@@ -112,6 +113,10 @@ pub async fn stream(
                         FeedItem::Snapshot { seq, json } if include_snapshot && *seq == cursor => {
                             yield Ok(snapshot_event(json));
                         }
+                        FeedItem::Deleted => {
+                            yield Ok(deleted_event(run_id));
+                            break;
+                        }
                         _ => {}
                     },
                     Err(RecvError::Lagged(missed)) => {
@@ -123,6 +128,11 @@ pub async fn stream(
                     Err(RecvError::Closed) => break,
                 },
                 _ = heartbeat.tick() => {
+                    // Deleted on another instance: no feed item said so.
+                    if app.repo.load(run_id).await.is_ok_and(|state| state.deleted) {
+                        yield Ok(deleted_event(run_id));
+                        break;
+                    }
                     let ts = Timestamp::now().to_string();
                     yield Ok(Event::default().event("heartbeat").data(json!({"ts": ts}).to_string()));
                 }
@@ -173,6 +183,13 @@ fn canonical_event(seq: u64, json: &str) -> Event {
         .event("canonical_event")
         .id(seq.to_string())
         .data(json)
+}
+
+/// The last event of a stream on a run that was deleted.
+fn deleted_event(run_id: Uuid) -> Event {
+    Event::default()
+        .event("run_deleted")
+        .data(json!({"runId": run_id, "ts": Timestamp::now().to_string()}).to_string())
 }
 
 fn snapshot_event(json: &str) -> Event {

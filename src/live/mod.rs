@@ -30,6 +30,8 @@ pub enum FeedItem {
     Event { seq: u64, json: Arc<str> },
     /// The run-state view after the batch of events just sent.
     Snapshot { seq: u64, json: Arc<str> },
+    /// The run was deleted: streams on it end.
+    Deleted,
 }
 
 #[derive(Clone)]
@@ -90,6 +92,15 @@ impl LiveHub {
     pub fn advance(&self, run_id: Uuid) {
         if let Some(feed) = self.feeds().get(&run_id) {
             feed.wake.notify_one();
+        }
+    }
+
+    /// The run was deleted (here): its subscribers get a last event and
+    /// their streams end. Streams on other instances notice at their next
+    /// heartbeat.
+    pub fn deleted(&self, run_id: Uuid) {
+        if let Some(feed) = self.feeds().get(&run_id) {
+            let _ = feed.sender.send(Arc::new(FeedItem::Deleted));
         }
     }
 

@@ -9,7 +9,7 @@ use crate::store::read_models::{ModelWrite, ProjectionTable};
 use crate::store::webhooks::NewDelivery;
 use crate::store::{EventStore, StoreError, StoredEvent};
 use aggregates::canonical::types;
-use aggregates::Timestamp;
+use aggregates::{RunEvent, Timestamp};
 use async_trait::async_trait;
 use serde_json::json;
 use uuid::Uuid;
@@ -49,13 +49,23 @@ impl Projector for WebhookOutbox {
         events: &[StoredEvent],
         _cache: &mut ModelCache,
     ) -> Result<Vec<ModelWrite>, StoreError> {
+        // A deleted run's deliveries not yet sent are cancelled, in log
+        // order with the ones queued before: nothing goes out about a run
+        // that no longer exists.
+        let deleted: Vec<ModelWrite> = events
+            .iter()
+            .filter(|e| matches!(e.event, RunEvent::RunDeleted { .. }))
+            .map(|e| ModelWrite::RunDeliveriesCancelled {
+                run_id: e.stream_id,
+            })
+            .collect();
         let due: Vec<_> = events.iter().filter_map(|e| e.event.canonical()).collect();
         if due.is_empty() {
-            return Ok(Vec::new());
+            return Ok(deleted);
         }
         let subscriptions = store.webhooks().await?;
         if subscriptions.is_empty() {
-            return Ok(Vec::new());
+            return Ok(deleted);
         }
         let now = Timestamp::now();
         let mut writes = Vec::new();
@@ -93,6 +103,7 @@ impl Projector for WebhookOutbox {
                 }));
             }
         }
+        writes.extend(deleted);
         Ok(writes)
     }
 }

@@ -331,6 +331,18 @@ impl EventStore {
             .transpose()
     }
 
+    /// Frees `key` if it still belongs to `run_id` (a deleted run), so a
+    /// request repeated with it makes a new run. The deleted run's events
+    /// stay; only the reservation goes.
+    pub async fn release_idempotency_key(&self, key: &str, run_id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE idempotency_key = $1 AND run_id = $2")
+            .bind(key)
+            .bind(run_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Runs whose stream has no terminal event: the ones to resume.
     pub async fn unfinished_runs(&self) -> Result<Vec<Uuid>, StoreError> {
         let rows = sqlx::query(

@@ -2,7 +2,7 @@
 //! (projection, run), and the canonical-event index. Everything here is
 //! disposable and rebuilt from the log.
 
-use super::{values_placeholders, EventStore, StoreError, INSERT_CHUNK};
+use super::{values_placeholders, Dialect, EventStore, StoreError, INSERT_CHUNK};
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
@@ -57,6 +57,10 @@ pub enum ModelWrite {
     AuditEntry(AuditRow),
     /// A webhook delivery to queue; one queued already is left as it is.
     QueuedDelivery(super::webhooks::NewDelivery),
+    /// A deleted run's deliveries still pending: cancelled, never sent.
+    RunDeliveriesCancelled {
+        run_id: Uuid,
+    },
 }
 
 /// A row of the audit log.
@@ -96,6 +100,17 @@ pub struct AuditQuery {
     pub before: Option<String>,
     pub limit: i64,
     pub offset: i64,
+    /// Entries after this keyset cursor (`at`, `key`), instead of `offset`.
+    pub after_cursor: Option<(String, String)>,
+}
+
+/// A page of the audit log: the entries' documents, how many match in
+/// all, and the cursor of the next page (none on the last).
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    pub docs: Vec<String>,
+    pub total: i64,
+    pub next_cursor: Option<String>,
 }
 
 /// An audit fact about something that is not a run (a webhook, a runtime
@@ -181,9 +196,17 @@ impl Filter {
 
     /// A condition whose `?` stands for `value`.
     fn with(&mut self, clause: &str, value: String) {
-        self.args.push(value);
-        self.clauses
-            .push(clause.replace('?', &format!("${}", self.args.len())));
+        self.with_all(clause, [value]);
+    }
+
+    /// A condition whose `?`s stand for `values`, in order.
+    fn with_all(&mut self, clause: &str, values: impl IntoIterator<Item = String>) {
+        let mut bound = clause.to_string();
+        for value in values {
+            self.args.push(value);
+            bound = bound.replacen('?', &format!("${}", self.args.len()), 1);
+        }
+        self.clauses.push(bound);
     }
 
     /// `column IN (values)`; nothing when `values` is empty.
@@ -399,8 +422,11 @@ impl EventStore {
     }
 
     /// Audit entries, newest first, and how many match: the run audit log
-    /// and the operation audit facts, read as one list.
-    pub async fn query_audit(&self, query: &AuditQuery) -> Result<(Vec<String>, i64), StoreError> {
+    /// and the operation audit facts, read as one list. A page starts at
+    /// the query's offset, or after its keyset cursor; with each page comes
+    /// the cursor of its last entry (`at|key`: rows that arrive between
+    /// pages neither repeat nor shift the next one).
+    pub async fn query_audit(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
         let mut filter = Filter::default();
         if let Some(run_id) = query.run_id {
             filter.with("run_id = ?", run_id.to_string());
@@ -423,13 +449,58 @@ impl EventStore {
         if let Some(before) = &query.before {
             filter.with("at <= ?", before.clone());
         }
-        let entries =
-            "(SELECT at, principal, action, resource, resource_id, run_id, doc FROM audit_log \
-             UNION ALL SELECT at, principal, action, resource, resource_id, NULL AS run_id, doc \
-             FROM operation_audit) AS entries";
-        let order = "at DESC, doc DESC";
-        self.page_of_docs(entries, &filter, order, query.limit, query.offset)
-            .await
+        // A run entry's key is its log position, zero-padded so that keys
+        // sort as numbers; an operation entry's, its time-ordered UUID.
+        let position_key = match self.dialect() {
+            Dialect::Sqlite => "'L' || substr('0000000000000000000' || position, -19, 19)",
+            Dialect::Postgres => "'L' || lpad(position::text, 19, '0')",
+        };
+        let entries = format!(
+            "(SELECT at, {position_key} AS entry_key, principal, action, resource, resource_id, \
+             run_id, doc FROM audit_log UNION ALL SELECT at, 'O' || id AS entry_key, principal, \
+             action, resource, resource_id, NULL AS run_id, doc FROM operation_audit) AS entries"
+        );
+        let total = self.count_rows(&entries, &filter).await?;
+        let mut offset = query.offset;
+        if let Some((at, key)) = &query.after_cursor {
+            filter.with_all(
+                "(at < ? OR (at = ? AND entry_key < ?))",
+                [at.clone(), at.clone(), key.clone()],
+            );
+            offset = 0;
+        }
+        let sql = format!(
+            "SELECT doc, at, entry_key FROM {entries} WHERE {} \
+             ORDER BY at DESC, entry_key DESC LIMIT ${} OFFSET ${}",
+            filter.sql(),
+            filter.args.len() + 1,
+            filter.args.len() + 2
+        );
+        let mut select = sqlx::query(&sql);
+        for value in &filter.args {
+            select = select.bind(value.as_str());
+        }
+        let rows = select
+            .bind(query.limit + 1)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        let more = rows.len() as i64 > query.limit;
+        let mut docs = Vec::with_capacity(rows.len());
+        let mut next = None;
+        for row in rows.iter().take(usize::try_from(query.limit).unwrap_or(0)) {
+            docs.push(row.try_get::<String, _>(0)?);
+            next = Some(format!(
+                "{}|{}",
+                row.try_get::<String, _>(1)?,
+                row.try_get::<String, _>(2)?
+            ));
+        }
+        Ok(AuditPage {
+            docs,
+            total,
+            next_cursor: next.filter(|_| more),
+        })
     }
 
     /// Records an audit fact about a configuration command.
@@ -746,6 +817,15 @@ impl ProjectionBatch<'_> {
                     .bind(delivery.body.as_str())
                     .bind(delivery.due_at)
                     .bind(delivery.created_at.as_str())
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                ModelWrite::RunDeliveriesCancelled { run_id } => {
+                    sqlx::query(
+                        "UPDATE webhook_deliveries SET status = 'cancelled', \
+                         last_error = 'the run was deleted' WHERE run_id = $1 AND status = 'pending'",
+                    )
+                    .bind(run_id.to_string())
                     .execute(&mut *self.tx)
                     .await?;
                 }

@@ -39,7 +39,7 @@ pub struct Delivery {
     pub event_id: String,
     pub run_id: String,
     pub event_type: String,
-    /// `pending`, `delivered` or `failed`.
+    /// `pending`, `delivered`, `failed`, or `cancelled` (its run was deleted).
     pub status: String,
     pub attempts: i64,
     /// Unix ms of the next attempt, while pending.
