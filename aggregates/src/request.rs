@@ -217,6 +217,10 @@ impl ExecutionRequest {
             message.validate_into(&format!("kickoff[{i}]"), &mut errors);
         }
         if let Some(requester) = self.execution.as_ref().and_then(|e| e.requester.as_ref()) {
+            // The initiator when the request names no other.
+            if let Some(actor_id) = &requester.actor_id {
+                check_participant_id(&mut errors, "execution.requester.actorId", actor_id);
+            }
             if let Some(actor_type) = &requester.actor_type {
                 if !ACTOR_TYPES.contains(&actor_type.as_str()) {
                     errors.push(FieldError::new(
@@ -297,9 +301,12 @@ impl SessionSpec {
         let mut seen = BTreeSet::new();
         for (i, participant) in self.participants.iter().enumerate() {
             let path = format!("session.participants[{i}].id");
-            if participant.id.trim().is_empty() {
-                errors.push(FieldError::new(path, "must not be empty"));
-            } else if !seen.insert(participant.id.as_str()) {
+            let before = errors.len();
+            check_participant_id(errors, &path, &participant.id);
+            if errors.len() > before {
+                continue;
+            }
+            if !seen.insert(participant.id.as_str()) {
                 errors.push(FieldError::new(
                     path,
                     format!("duplicate participant {:?}", participant.id),
@@ -307,7 +314,7 @@ impl SessionSpec {
             }
         }
         if let Some(initiator) = &self.initiator_participant_id {
-            require_text(errors, "session.initiatorParticipantId", initiator);
+            check_participant_id(errors, "session.initiatorParticipantId", initiator);
         }
         for (i, root) in self.roots.iter().enumerate() {
             require_text(errors, &format!("session.roots[{i}].uri"), &root.uri);
@@ -320,7 +327,7 @@ impl SessionSpec {
 
 impl KickoffMessage {
     fn validate_into(&self, path: &str, errors: &mut Vec<FieldError>) {
-        require_text(errors, &format!("{path}.from"), &self.from);
+        check_participant_id(errors, &format!("{path}.from"), &self.from);
         require_text(errors, &format!("{path}.messageType"), &self.message_type);
         if !KICKOFF_KINDS.contains(&self.kind.as_str()) {
             errors.push(FieldError::new(
@@ -329,7 +336,7 @@ impl KickoffMessage {
             ));
         }
         for (i, to) in self.to.iter().enumerate() {
-            require_text(errors, &format!("{path}.to[{i}]"), to);
+            check_participant_id(errors, &format!("{path}.to[{i}]"), to);
         }
         if let Some(envelope) = &self.payload_envelope {
             envelope.validate_into(&format!("{path}.payloadEnvelope"), errors);
@@ -368,6 +375,26 @@ impl PayloadEnvelope {
                 format!("is required when encoding is {:?}", self.encoding),
             ));
         }
+    }
+}
+
+/// Longest participant id: an id is the runtime identity messages are sent
+/// as (in dev mode, the bearer token itself), and a credential far longer
+/// than any header a server takes would fail as a transport error.
+pub const MAX_PARTICIPANT_ID: usize = 256;
+
+/// A participant id at `path`: not empty, at most [`MAX_PARTICIPANT_ID`]
+/// characters, no control characters (none can travel in a credential).
+pub fn check_participant_id(errors: &mut Vec<FieldError>, path: &str, id: &str) {
+    if id.trim().is_empty() {
+        errors.push(FieldError::new(path, "must not be empty"));
+    } else if id.chars().count() > MAX_PARTICIPANT_ID {
+        errors.push(FieldError::new(
+            path,
+            format!("must be at most {MAX_PARTICIPANT_ID} characters"),
+        ));
+    } else if id.chars().any(char::is_control) {
+        errors.push(FieldError::new(path, "must not contain control characters"));
     }
 }
 

@@ -12,7 +12,7 @@ use crate::runtime::payloads::encode_payload;
 use crate::runtime::pb::{Envelope, SessionState, SignalPayload};
 use crate::runtime::{RuntimeError, MACP_VERSION};
 use aggregates::canonical::{types, DerivedEvent, Subject};
-use aggregates::request::PayloadEnvelope;
+use aggregates::request::{check_participant_id, PayloadEnvelope};
 use aggregates::{FieldError, MessageOutcome, OutboundMessage, RunCommand, RunState, Timestamp};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -99,7 +99,7 @@ pub async fn send(
     let run_id = run_id(&id)?;
     let message: SendMessage = parse_json(&body)?;
     let mut errors = Vec::new();
-    require(&mut errors, "from", &message.from);
+    check_parties(&mut errors, &message.from, &message.to);
     require(&mut errors, "messageType", &message.message_type);
     if let Some(envelope) = &message.payload_envelope {
         envelope.validate_into("payloadEnvelope", &mut errors);
@@ -182,7 +182,7 @@ pub async fn signal(
     let run_id = run_id(&id)?;
     let signal: SendSignal = parse_json(&body)?;
     let mut errors = Vec::new();
-    require(&mut errors, "from", &signal.from);
+    check_parties(&mut errors, &signal.from, &signal.to);
     let signal_type = signal
         .signal_type
         .clone()
@@ -239,7 +239,7 @@ pub async fn context(
     let run_id = run_id(&id)?;
     let update: SendContext = parse_json(&body)?;
     let mut errors = Vec::new();
-    require(&mut errors, "from", &update.from);
+    check_parties(&mut errors, &update.from, &[]);
     if !update.context.as_ref().is_some_and(Value::is_object) {
         errors.push(FieldError::new("context", "must be a JSON object"));
     }
@@ -281,6 +281,14 @@ pub async fn list(
     Ok(Json(
         read_model::<SentMessages>(&app, run_id).await?.messages,
     ))
+}
+
+/// A sender and its addressees: participant ids, as the request's are.
+fn check_parties(errors: &mut Vec<FieldError>, from: &str, to: &[String]) {
+    check_participant_id(errors, "from", from);
+    for (i, to) in to.iter().enumerate() {
+        check_participant_id(errors, &format!("to[{i}]"), to);
+    }
 }
 
 fn require(errors: &mut Vec<FieldError>, path: &str, value: &str) {

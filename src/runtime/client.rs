@@ -102,7 +102,7 @@ impl RuntimeClient {
         timeout: Option<Duration>,
     ) -> Result<Request<T>, RuntimeError> {
         let bearer = self.credentials.bearer_for(sender)?;
-        Ok(with_bearer(&bearer, message, timeout))
+        with_bearer(&bearer, message, timeout)
     }
 
     /// A request authenticated as the observer (or `fallback`, a participant).
@@ -113,7 +113,7 @@ impl RuntimeClient {
         timeout: Option<Duration>,
     ) -> Result<Request<T>, RuntimeError> {
         let bearer = self.credentials.observer_bearer(fallback)?;
-        Ok(with_bearer(&bearer, message, timeout))
+        with_bearer(&bearer, message, timeout)
     }
 
     pub async fn initialize(&self, sender: &str) -> Result<pb::InitializeResponse, RuntimeError> {
@@ -136,7 +136,7 @@ impl RuntimeClient {
             let response = self
                 .client
                 .clone()
-                .initialize(with_bearer(bearer, request, Some(CALL_TIMEOUT)))
+                .initialize(with_bearer(bearer, request, Some(CALL_TIMEOUT))?)
                 .await?;
             Ok(response.into_inner())
         })
@@ -220,7 +220,7 @@ impl RuntimeClient {
 impl RuntimeClient {
     fn as_service<T>(&self, message: T) -> Result<Request<T>, RuntimeError> {
         let bearer = self.credentials.service_bearer()?;
-        Ok(with_bearer(&bearer, message, Some(CALL_TIMEOUT)))
+        with_bearer(&bearer, message, Some(CALL_TIMEOUT))
     }
 
     /// Cancels the session as `initiator` (only it, or a delegated authority, may).
@@ -412,7 +412,7 @@ impl RuntimeClient {
     ) -> Result<Streaming<pb::WatchSessionsResponse>, RuntimeError> {
         self.guarded("watch_sessions", async move {
             let bearer = self.credentials.service_bearer()?;
-            let request = with_bearer(&bearer, pb::WatchSessionsRequest {}, None);
+            let request = with_bearer(&bearer, pb::WatchSessionsRequest {}, None)?;
             Ok(self
                 .client
                 .clone()
@@ -439,15 +439,34 @@ fn registry_answer(ok: bool, error: String) -> Result<(), RuntimeError> {
     Err(RuntimeError::refused(code, error))
 }
 
-fn with_bearer<T>(bearer: &str, message: T, timeout: Option<Duration>) -> Request<T> {
-    let mut request = Request::new(message);
-    if let Ok(value) = MetadataValue::try_from(format!("Bearer {bearer}")) {
-        request.metadata_mut().insert("authorization", value);
+/// Longest bearer token sent: longer would pass the headers a server takes
+/// (the runtime answers HTTP 431, a transport failure to the breaker).
+const MAX_BEARER: usize = 4096;
+
+/// `message` with its credential. One that cannot travel as a header (too
+/// long, or not visible ASCII) is refused here as `UNAUTHENTICATED`: it
+/// names a sender the runtime could never authenticate.
+fn with_bearer<T>(
+    bearer: &str,
+    message: T,
+    timeout: Option<Duration>,
+) -> Result<Request<T>, RuntimeError> {
+    let refused = || {
+        RuntimeError::refused(
+            "UNAUTHENTICATED",
+            "the sender's credential cannot be sent (too long, or not visible ASCII)",
+        )
+    };
+    if bearer.len() > MAX_BEARER {
+        return Err(refused());
     }
+    let value = MetadataValue::try_from(format!("Bearer {bearer}")).map_err(|_| refused())?;
+    let mut request = Request::new(message);
+    request.metadata_mut().insert("authorization", value);
     if let Some(timeout) = timeout {
         request.set_timeout(timeout);
     }
-    request
+    Ok(request)
 }
 
 /// Refuses an ack that is not ok, with the runtime's own code.
