@@ -6,25 +6,14 @@
 
 mod support;
 
-use macp_control_plane::demo::{decision_request, Client};
+use macp_control_plane::demo::decision_request;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use support::sse::SseClient;
-use support::{poll_until, Engine, TestDb};
+use support::{poll_until, running, Engine, TestDb};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn running(client: &Client, request: &Value) -> String {
-    let (status, created) = client.post("/runs", request).await.unwrap();
-    assert_eq!(status, 202, "{created}");
-    let run_id = created["runId"].as_str().unwrap().to_string();
-    client
-        .wait_for_status(&run_id, WAIT, |s| s == "running")
-        .await
-        .unwrap();
-    run_id
-}
 
 fn entry_ids(page: &Value) -> Vec<String> {
     page["data"]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use support::modes;
 use support::shapes::ConsoleShapes;
 use support::sse::SseClient;
-use support::{poll_until, Engine, TestDb, TestService};
+use support::{poll_until, running, Engine, TestDb, TestService};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -71,15 +71,6 @@ async fn submit(client: &Client, request: &Value) -> String {
     let (status, created) = client.post("/runs", request).await.unwrap();
     assert_eq!(status, 202, "{created}");
     created["runId"].as_str().unwrap().to_string()
-}
-
-async fn running(client: &Client, request: &Value) -> String {
-    let run_id = submit(client, request).await;
-    client
-        .wait_for_status(&run_id, WAIT, |s| s == "running")
-        .await
-        .unwrap();
-    run_id
 }
 
 /// Waits until the run's read models have folded its end.

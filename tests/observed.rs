@@ -9,12 +9,10 @@ mod support;
 use macp_control_plane::config::RuntimeAuth;
 use macp_control_plane::demo::{decision_request, is_terminal, Client};
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
-use macp_control_plane::runtime::pb::{Envelope, SessionStartPayload};
 use macp_control_plane::service::Service;
-use prost::Message;
 use serde_json::json;
 use std::time::Duration;
-use support::runtime_peer::{direct_client, send_direct, MULTI_ROUND};
+use support::runtime_peer::{direct_client, send_direct, start_session_directly, MULTI_ROUND};
 use support::{poll_until, Engine, TestDb};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -33,25 +31,7 @@ async fn a_session_that_ran_unwatched_keeps_its_own_times_and_id() {
     let direct = direct_client(runtime.address);
     // The runtime's other session-id form: base64url, 22+ characters.
     let session_id = format!("obs_{}", uuid::Uuid::new_v4().simple());
-    let start = SessionStartPayload {
-        intent: "outside job".into(),
-        participants: vec!["alice".into(), "bob".into()],
-        mode_version: "1.0.0".into(),
-        configuration_version: "config.default".into(),
-        ttl_ms: 60_000,
-        ..Default::default()
-    };
-    let envelope = Envelope {
-        macp_version: "1.0".into(),
-        mode: MULTI_ROUND.into(),
-        message_type: "SessionStart".into(),
-        message_id: uuid::Uuid::new_v4().to_string(),
-        session_id: session_id.clone(),
-        sender: "coord".into(),
-        timestamp_unix_ms: aggregates::Timestamp::now().unix_ms(),
-        payload: start.encode_to_vec(),
-    };
-    direct.send("coord", envelope).await.unwrap();
+    start_session_directly(&direct, &session_id, MULTI_ROUND, "outside job").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     for sender in ["alice", "bob"] {
         send_direct(

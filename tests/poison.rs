@@ -10,12 +10,10 @@ mod support;
 use macp_control_plane::config::RuntimeAuth;
 use macp_control_plane::demo::{decision_request, is_terminal};
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
-use macp_control_plane::runtime::pb::{Envelope, SessionStartPayload};
-use prost::Message;
 use serde_json::json;
 use sqlx::Connection;
 use std::time::Duration;
-use support::runtime_peer::{direct_client, MULTI_ROUND};
+use support::runtime_peer::{direct_client, start_session_directly, MULTI_ROUND};
 use support::{poll_until, Engine, TestDb, TestService};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -100,25 +98,7 @@ async fn runtime_sent_nul(engine: Engine) {
     let client = &service.client;
     let direct = direct_client(runtime.address);
     let session_id = uuid::Uuid::new_v4().to_string();
-    let start = SessionStartPayload {
-        intent: "poison\u{0}pill".into(),
-        participants: vec!["alice".into(), "bob".into()],
-        mode_version: "1.0.0".into(),
-        configuration_version: "config.default".into(),
-        ttl_ms: 60_000,
-        ..Default::default()
-    };
-    let envelope = Envelope {
-        macp_version: "1.0".into(),
-        mode: MULTI_ROUND.into(),
-        message_type: "SessionStart".into(),
-        message_id: uuid::Uuid::new_v4().to_string(),
-        session_id: session_id.clone(),
-        sender: "coord".into(),
-        timestamp_unix_ms: aggregates::Timestamp::now().unix_ms(),
-        payload: start.encode_to_vec(),
-    };
-    direct.send("coord", envelope).await.unwrap();
+    start_session_directly(&direct, &session_id, MULTI_ROUND, "poison\u{0}pill").await;
     let run = poll_until(client, &format!("/runs/{session_id}"), |r| {
         r["metadata"]["intent"].is_string()
     })

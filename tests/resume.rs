@@ -12,8 +12,8 @@ use serde_json::json;
 use std::time::Duration;
 use support::process::{free_port, ControlPlane};
 use support::runtime_peer::{
-    assert_recorded_exactly_once, direct_client, multi_round_request, send_direct, FaultProxy,
-    MULTI_ROUND,
+    assert_recorded_exactly_once, direct_client, multi_round_request, send_direct,
+    start_session_directly, FaultProxy, MULTI_ROUND,
 };
 use support::{Engine, TestDb};
 
@@ -200,9 +200,6 @@ async fn a_killed_control_plane_resumes_its_runs_losing_and_doubling_nothing() {
 
 #[tokio::test]
 async fn discovery_follows_a_session_the_control_plane_did_not_start() {
-    use macp_control_plane::runtime::pb::{Envelope, SessionStartPayload};
-    use prost::Message;
-
     let runtime = EmbeddedRuntime::start(EmbeddedStorage::Memory)
         .await
         .unwrap();
@@ -217,25 +214,7 @@ async fn discovery_follows_a_session_the_control_plane_did_not_start() {
     // Someone else starts a session on the runtime.
     let direct = direct_client(runtime.address);
     let session_id = uuid::Uuid::new_v4().to_string();
-    let start = SessionStartPayload {
-        intent: "outside job".into(),
-        participants: vec!["alice".into(), "bob".into()],
-        mode_version: "1.0.0".into(),
-        configuration_version: "config.default".into(),
-        ttl_ms: 60_000,
-        ..Default::default()
-    };
-    let envelope = Envelope {
-        macp_version: "1.0".into(),
-        mode: MULTI_ROUND.into(),
-        message_type: "SessionStart".into(),
-        message_id: uuid::Uuid::new_v4().to_string(),
-        session_id: session_id.clone(),
-        sender: "coord".into(),
-        timestamp_unix_ms: aggregates::Timestamp::now().unix_ms(),
-        payload: start.encode_to_vec(),
-    };
-    direct.send("coord", envelope).await.unwrap();
+    start_session_directly(&direct, &session_id, MULTI_ROUND, "outside job").await;
     for sender in ["alice", "bob"] {
         send_direct(
             &direct,

@@ -110,6 +110,21 @@ pub async fn poll_until(
     }
 }
 
+/// Submits `request` (`POST /runs`, expecting 202) and waits until the run
+/// is running; answers its id.
+pub async fn running(client: &Client, request: &serde_json::Value) -> String {
+    let (status, created) = client.post("/runs", request).await.expect("POST /runs");
+    assert_eq!(status, 202, "{created}");
+    let run_id = created["runId"].as_str().expect("runId").to_string();
+    client
+        .wait_for_status(&run_id, std::time::Duration::from_secs(30), |s| {
+            s == "running"
+        })
+        .await
+        .expect("the run runs");
+    run_id
+}
+
 /// How many items of a JSON array have `type == event_type`.
 pub fn count_type(events: &serde_json::Value, event_type: &str) -> usize {
     events.as_array().map_or(0, |events| {

@@ -35,6 +35,38 @@ pub fn direct_client(address: SocketAddr) -> RuntimeClient {
     RuntimeClient::connect_lazy(&address.to_string(), Credentials::Dev, None).unwrap()
 }
 
+/// Starts `session_id` straight on the runtime, as an agent that does not
+/// go through the control plane would: `mode`, initiator `coord`,
+/// participants `alice` and `bob`, a 60 s TTL, and `intent`.
+pub async fn start_session_directly(
+    client: &RuntimeClient,
+    session_id: &str,
+    mode: &str,
+    intent: &str,
+) {
+    use macp_control_plane::runtime::pb::SessionStartPayload;
+    use prost::Message;
+    let start = SessionStartPayload {
+        intent: intent.into(),
+        participants: vec!["alice".into(), "bob".into()],
+        mode_version: "1.0.0".into(),
+        configuration_version: "config.default".into(),
+        ttl_ms: 60_000,
+        ..Default::default()
+    };
+    let envelope = Envelope {
+        macp_version: MACP_VERSION.into(),
+        mode: mode.into(),
+        message_type: "SessionStart".into(),
+        message_id: Uuid::new_v4().to_string(),
+        session_id: session_id.into(),
+        sender: "coord".into(),
+        timestamp_unix_ms: aggregates::Timestamp::now().unix_ms(),
+        payload: start.encode_to_vec(),
+    };
+    client.send("coord", envelope).await.expect("SessionStart");
+}
+
 /// Sends a message as `sender` straight to the runtime.
 pub async fn send_direct(
     client: &RuntimeClient,
