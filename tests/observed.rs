@@ -6,7 +6,6 @@
 
 mod support;
 
-use macp_control_plane::config::RuntimeAuth;
 use macp_control_plane::demo::{decision_request, is_terminal, Client};
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use macp_control_plane::service::Service;
@@ -66,9 +65,7 @@ async fn a_session_that_ran_unwatched_keeps_its_own_times_and_id() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let noticed_after = aggregates::Timestamp::now().unix_ms();
     let db = TestDb::new(Engine::Sqlite).await;
-    let mut config = db.config();
-    config.runtime_address = Some(runtime.address.to_string());
-    config.runtime_auth = Some(RuntimeAuth::Dev);
+    let mut config = db.config_with_runtime(runtime.address);
     config.discover_sessions = true;
     let service = Service::start(&config).await.unwrap();
     let client = Client::new(&format!("http://{}", service.address));
@@ -135,9 +132,7 @@ async fn a_cancel_after_the_session_resolved_answers_409_and_the_run_completes()
         .await
         .unwrap();
     let db = TestDb::new(Engine::Sqlite).await;
-    let mut config = db.config();
-    config.runtime_address = Some(runtime.address.to_string());
-    config.runtime_auth = Some(RuntimeAuth::Dev);
+    let config = db.config_with_runtime(runtime.address);
     let service = Service::start(&config).await.unwrap();
     let client = &Client::new(&format!("http://{}", service.address));
     let (_, created) = client.post("/runs", &decision_request()).await.unwrap();

@@ -7,7 +7,6 @@
 
 mod support;
 
-use macp_control_plane::config::RuntimeAuth;
 use macp_control_plane::demo::{decision_request, is_terminal};
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use serde_json::json;
@@ -90,9 +89,7 @@ async fn runtime_sent_nul(engine: Engine) {
         .await
         .unwrap();
     let db = TestDb::new(engine).await;
-    let mut config = db.config();
-    config.runtime_address = Some(runtime.address.to_string());
-    config.runtime_auth = Some(RuntimeAuth::Dev);
+    let mut config = db.config_with_runtime(runtime.address);
     config.discover_sessions = true;
     let service = TestService::start(&config).await;
     let client = &service.client;

@@ -4,7 +4,6 @@
 
 mod support;
 
-use macp_control_plane::config::RuntimeAuth;
 use macp_control_plane::demo::{decision_request, is_terminal, Client};
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use macp_control_plane::service::Service;
@@ -27,9 +26,7 @@ async fn a_dropped_stream_resumes_after_the_last_recorded_envelope() {
         .unwrap();
     let proxy = FaultProxy::start(runtime.address).await;
     let db = TestDb::new(Engine::Sqlite).await;
-    let mut config = db.config();
-    config.runtime_address = Some(proxy.address.to_string());
-    config.runtime_auth = Some(RuntimeAuth::Dev);
+    let config = db.config_with_runtime(proxy.address);
     let service = Service::start(&config).await.unwrap();
     let client = Client::new(&format!("http://{}", service.address));
 
@@ -204,9 +201,7 @@ async fn discovery_follows_a_session_the_control_plane_did_not_start() {
         .await
         .unwrap();
     let db = TestDb::new(Engine::Sqlite).await;
-    let mut config = db.config();
-    config.runtime_address = Some(runtime.address.to_string());
-    config.runtime_auth = Some(RuntimeAuth::Dev);
+    let mut config = db.config_with_runtime(runtime.address);
     config.discover_sessions = true;
     let service = Service::start(&config).await.unwrap();
     let client = Client::new(&format!("http://{}", service.address));

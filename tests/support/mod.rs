@@ -84,6 +84,15 @@ impl TestDb {
         TestService::start(&self.config()).await
     }
 
+    /// The configuration for a runtime of the test's own at `address`
+    /// (dev-mode auth), instead of the embedded one.
+    pub fn config_with_runtime(&self, address: impl std::fmt::Display) -> Config {
+        let mut config = self.config();
+        config.runtime_address = Some(address.to_string());
+        config.runtime_auth = Some(macp_control_plane::config::RuntimeAuth::Dev);
+        config
+    }
+
     pub async fn store(&self) -> EventStore {
         EventStore::open(&self.url).await.expect("store opens")
     }
