@@ -39,6 +39,64 @@ struct Loaded {
     fresh: bool,
 }
 
+/// Decides `commands` in order on a copy of `state`, each on the state the
+/// ones before it left; a command that changed something is followed by
+/// its `ActionAudited` fact when a caller is known.
+fn decide_all(
+    state: &RunState,
+    commands: &[RunCommand],
+    actor: Option<&aggregates::audit::Actor>,
+) -> Result<Vec<RunEvent>, DomainError> {
+    let mut state = state.clone();
+    let mut events = Vec::new();
+    for command in commands {
+        let decided = decide(&state, command)?;
+        let changed = !decided.is_empty();
+        for event in decided {
+            state.apply(&event);
+            events.push(event);
+        }
+        if let (true, Some(actor)) = (changed, actor) {
+            let fact = audited(command, actor, Timestamp::now());
+            state.apply(&fact);
+            events.push(fact);
+        }
+    }
+    Ok(events)
+}
+
+/// A cached state being decided on. Deciding advances it in place, so a
+/// decision that is not appended (refused half-way, conflicting, failed,
+/// or abandoned at an `.await` because its caller went away, as an HTTP
+/// handler is when its client disconnects) must not stay in the cache:
+/// dropped without `kept`, it resets the cache, which the next command
+/// reads again from the log.
+struct Tentative<'a> {
+    loaded: &'a mut Loaded,
+    kept: bool,
+}
+
+impl std::ops::Deref for Tentative<'_> {
+    type Target = Loaded;
+    fn deref(&self) -> &Loaded {
+        self.loaded
+    }
+}
+
+impl std::ops::DerefMut for Tentative<'_> {
+    fn deref_mut(&mut self) -> &mut Loaded {
+        self.loaded
+    }
+}
+
+impl Drop for Tentative<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            *self.loaded = Loaded::default();
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct RunRepository {
     store: EventStore,
@@ -131,7 +189,13 @@ impl RunRepository {
         idempotency_key: Option<&str>,
     ) -> Result<Vec<RunEvent>, CommandError> {
         let entry = self.entry(run_id);
-        let mut loaded = entry.lock().await;
+        let mut cached = entry.lock().await;
+        // Decisions advance the cached state itself; until an append went
+        // through, it is tentative (see `Tentative`).
+        let mut loaded = Tentative {
+            loaded: &mut cached,
+            kept: false,
+        };
         for _ in 0..CONFLICT_RETRIES {
             if !loaded.fresh {
                 self.catch_up(run_id, &mut loaded).await?;
@@ -150,9 +214,8 @@ impl RunRepository {
                 let decided = match decide(&loaded.state, &command) {
                     Ok(decided) => decided,
                     Err(refused) => {
-                        if i > 0 {
-                            *loaded = Loaded::default();
-                        }
+                        // Refused before anything was applied: still exact.
+                        loaded.kept = i == 0;
                         return Err(refused.into());
                     }
                 };
@@ -171,7 +234,6 @@ impl RunRepository {
             }
             let gate = self.appends.read().await;
             if *gate {
-                *loaded = Loaded::default();
                 return Err(CommandError::ShuttingDown);
             }
             // In the run's own trace (exported when OTLP is configured).
@@ -192,6 +254,7 @@ impl RunRepository {
             match appended {
                 Ok(version) => {
                     loaded.version = version;
+                    loaded.kept = true;
                     let ended = events.iter().find_map(RunEvent::run_ended_at);
                     if let (Some(ended), Some(started)) = (ended, loaded.state.started_at) {
                         let ms = ended.unix_ms() - started.unix_ms();
@@ -201,19 +264,92 @@ impl RunRepository {
                 }
                 Err(AppendError::Conflict) => {
                     tracing::debug!(%run_id, "append conflicted; reloading");
-                    *loaded = Loaded::default();
+                    *loaded.loaded = Loaded::default();
                 }
                 Err(AppendError::IdempotencyKeyTaken(owner)) => {
-                    *loaded = Loaded::default();
                     return Err(CommandError::IdempotencyKeyTaken(owner));
                 }
-                Err(AppendError::Store(error)) => {
-                    *loaded = Loaded::default();
-                    return Err(error.into());
-                }
+                Err(AppendError::Store(error)) => return Err(error.into()),
             }
         }
         Err(CommandError::Contended(run_id))
+    }
+
+    /// Requests several runs at once: for each run id, its commands (a
+    /// `RunCommand::RequestRun` and what follows it) are decided in order,
+    /// and every run's events are appended in one transaction. This is a
+    /// burst of runs recorded together, as session discovery adopts
+    /// sessions started together. Answers, per run in order, its events or
+    /// why one of its commands was refused (a run that exists, or one
+    /// named twice, is `RunAlreadyExists`); a refused run leaves the others
+    /// to be appended. If the append itself conflicts (another writer got
+    /// to one of the runs), each run's commands are executed again on
+    /// their own.
+    pub async fn request_runs(
+        &self,
+        runs: Vec<(Uuid, Vec<RunCommand>)>,
+    ) -> Result<Vec<Result<Vec<RunEvent>, CommandError>>, CommandError> {
+        // Locked in id order, as no other path locks two runs: no deadlock.
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by_key(|&i| runs[i].0);
+        order.dedup_by_key(|i| runs[*i].0);
+        let entries: Vec<_> = order.iter().map(|&i| self.entry(runs[i].0)).collect();
+        let mut guards = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            guards.push(entry.lock().await);
+        }
+        let mut outcomes: Vec<Option<Result<Vec<RunEvent>, CommandError>>> =
+            (0..runs.len()).map(|_| None).collect();
+        let mut appends = Vec::new();
+        let actor = crate::audit::current_actor();
+        for (&i, loaded) in order.iter().zip(guards.iter_mut()) {
+            let (run_id, commands) = &runs[i];
+            if !loaded.fresh {
+                self.catch_up(*run_id, loaded).await?;
+            }
+            // Decided on a copy: the cached state reads the events back
+            // from the log once they are in.
+            match decide_all(&loaded.state, commands, actor.as_ref()) {
+                Ok(events) if events.is_empty() => outcomes[i] = Some(Ok(events)),
+                Ok(events) => appends.push((i, (*run_id, loaded.version, events))),
+                Err(refused) => outcomes[i] = Some(Err(refused.into())),
+            }
+        }
+        let gate = self.appends.read().await;
+        if *gate {
+            return Err(CommandError::ShuttingDown);
+        }
+        let streams: Vec<_> = appends.iter().map(|(_, stream)| stream.clone()).collect();
+        let appended = self.store.append_streams(&streams).await;
+        drop(gate);
+        for loaded in guards.iter_mut() {
+            loaded.fresh = false;
+        }
+        drop(guards);
+        match appended {
+            Ok(_) => {
+                for (i, (_, _, events)) in appends {
+                    outcomes[i] = Some(Ok(events));
+                }
+            }
+            Err(AppendError::Conflict) => {
+                for (i, _) in appends {
+                    let (run_id, commands) = &runs[i];
+                    let outcome = self
+                        .execute_batch(*run_id, commands.len(), |_, n| commands[n].clone())
+                        .await;
+                    outcomes[i] = Some(outcome);
+                }
+            }
+            Err(AppendError::IdempotencyKeyTaken(owner)) => {
+                return Err(CommandError::IdempotencyKeyTaken(owner))
+            }
+            Err(AppendError::Store(error)) => return Err(error.into()),
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or(Err(DomainError::RunAlreadyExists.into())))
+            .collect())
     }
 
     /// Waits for the appends in flight to finish, then refuses every later

@@ -125,6 +125,7 @@ impl Service {
             lease,
         ));
         let resumed = ingestion.resume_unfinished().await?;
+        tasks.push(ingestion.spawn_lease_keeper());
         tasks.push(ingestion.spawn_sweeper());
         if resumed > 0 {
             tracing::info!(resumed, "resuming unfinished runs");

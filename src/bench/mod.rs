@@ -17,6 +17,7 @@ mod log_load;
 mod measure;
 mod runtime_load;
 mod server;
+mod sweep;
 
 use crate::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use measure::{Figure, Table};
@@ -37,7 +38,11 @@ pub struct BenchArgs {
     /// A PostgreSQL server where the bench may create its databases.
     #[arg(long, env = "BENCH_POSTGRES_URL")]
     pub postgres_url: Option<String>,
-    /// Only these figures: ingest, latency, rebuild, replay, fanout, reads.
+    /// Sessions at each point of the concurrency sweep (default 100,1000,3000;
+    /// tiny 4,16).
+    #[arg(long, value_delimiter = ',')]
+    pub sweep_sessions: Vec<usize>,
+    /// Only these figures: ingest, latency, rebuild, replay, fanout, reads, sweep.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
 }
@@ -57,6 +62,10 @@ pub struct Sizes {
     pub fanout_envelopes: usize,
     pub reads_per_second: u64,
     pub reads_seconds: f64,
+    /// Sessions at each point of the concurrency sweep, and the envelopes
+    /// sent at every point.
+    pub sweep_sessions: Vec<usize>,
+    pub sweep_envelopes: usize,
 }
 
 impl Sizes {
@@ -72,6 +81,8 @@ impl Sizes {
                 fanout_envelopes: 5,
                 reads_per_second: 200,
                 reads_seconds: 0.5,
+                sweep_sessions: vec![4, 16],
+                sweep_envelopes: 64,
             }
         } else {
             Sizes {
@@ -84,15 +95,71 @@ impl Sizes {
                 fanout_envelopes: 50,
                 reads_per_second: 1000,
                 reads_seconds: 10.0,
+                sweep_sessions: vec![100, 1000, 3000],
+                sweep_envelopes: 20_000,
             }
         }
     }
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let sizes = Sizes::new(args.tiny);
+/// Every wanted figure on one engine, into `figures` as they are measured.
+async fn measure_engine(
+    args: &BenchArgs,
+    sizes: &Sizes,
+    db: &server::BenchDb,
+    admin: Option<&str>,
+    runtime_address: &str,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
     let repeat = args.repeat.max(1);
     let wants = |figure: &str| args.only.is_empty() || args.only.iter().any(|o| o == figure);
+    let server = ServerProcess::start(db, runtime_address).await?;
+    figures.push(server.idle_rss_figure()?);
+    if wants("ingest") {
+        for &(runs, envelopes) in &sizes.ingest {
+            figures.extend(
+                runtime_load::ingest(&server, runtime_address, runs, envelopes, repeat).await?,
+            );
+        }
+    }
+    if wants("latency") {
+        figures.push(
+            runtime_load::latency(&server, runtime_address, sizes.latency_envelopes, repeat)
+                .await?,
+        );
+    }
+    if wants("fanout") {
+        figures.extend(runtime_load::fanout(&server, runtime_address, sizes, repeat).await?);
+    }
+    if wants("reads") {
+        figures.extend(runtime_load::reads(&server, runtime_address, sizes, repeat).await?);
+    }
+    drop(server);
+    if wants("rebuild") {
+        figures.push(log_load::rebuild(db, sizes, repeat).await?);
+    }
+    if wants("replay") {
+        figures.extend(log_load::replay(db, runtime_address, sizes, repeat).await?);
+    }
+    if wants("sweep") {
+        sweep::sweep(
+            admin,
+            &sizes.sweep_sessions,
+            sizes.sweep_envelopes,
+            repeat,
+            figures,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let mut sizes = Sizes::new(args.tiny);
+    if !args.sweep_sessions.is_empty() {
+        sizes.sweep_sessions.clone_from(&args.sweep_sessions);
+    }
+    let repeat = args.repeat.max(1);
     let started = Instant::now();
     let runtime = EmbeddedRuntime::start(EmbeddedStorage::Memory).await?;
     let runtime_address = runtime.address.to_string();
@@ -111,39 +178,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         };
         eprintln!("== {engine}");
         let db = fresh_database(admin).await?;
-        let server = ServerProcess::start(&db, &runtime_address).await?;
-        let mut figures: Vec<Figure> = vec![server.idle_rss_figure()?];
-        if wants("ingest") {
-            for &(runs, envelopes) in &sizes.ingest {
-                figures.extend(
-                    runtime_load::ingest(&server, &runtime_address, runs, envelopes, repeat)
-                        .await?,
-                );
-            }
-        }
-        if wants("latency") {
-            figures.push(
-                runtime_load::latency(&server, &runtime_address, sizes.latency_envelopes, repeat)
-                    .await?,
-            );
-        }
-        if wants("fanout") {
-            figures.extend(runtime_load::fanout(&server, &runtime_address, &sizes, repeat).await?);
-        }
-        if wants("reads") {
-            figures.extend(runtime_load::reads(&server, &runtime_address, &sizes, repeat).await?);
-        }
-        drop(server);
-        if wants("rebuild") {
-            figures.push(log_load::rebuild(&db, &sizes, repeat).await?);
-        }
-        if wants("replay") {
-            figures.extend(log_load::replay(&db, &runtime_address, &sizes, repeat).await?);
-        }
+        let mut figures = Vec::new();
+        let measured =
+            measure_engine(&args, &sizes, &db, admin, &runtime_address, &mut figures).await;
         for figure in figures {
             table.push(engine, figure);
         }
         db.drop_database().await;
+        if let Err(error) = measured {
+            // What was measured before the failure is still worth reading.
+            println!("{}", table.render());
+            return Err(error.context(format!("measuring {engine}")));
+        }
     }
     println!("{}", table.render());
     println!(

@@ -7,18 +7,21 @@ use super::measure::{p50_p99, Figure, Goal};
 use super::server::ServerProcess;
 use super::Sizes;
 use crate::demo::Client;
-use crate::runtime::pb::Envelope;
-use crate::runtime::{Credentials, RuntimeClient};
+use crate::runtime::pb::{Envelope, SessionStartPayload};
+use crate::runtime::{Credentials, RuntimeClient, MACP_VERSION};
 use anyhow::{bail, Context};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
+use prost::Message;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 
 const MODE: &str = "ext.multi_round.v1";
-const PARTICIPANTS: [&str; 4] = ["p0", "p1", "p2", "p3"];
+pub(super) const PARTICIPANTS: [&str; 4] = ["p0", "p1", "p2", "p3"];
+/// Who opens the sessions started straight on the runtime.
+const COORDINATOR: &str = "coord";
 const WAIT: Duration = Duration::from_secs(300);
 
 /// An HTTP client of the server under test, and a runtime client for the
@@ -53,7 +56,7 @@ async fn start_run(client: &Client) -> anyhow::Result<String> {
     Ok(run_id)
 }
 
-fn contribution(run_id: &str, sender: &str, n: usize) -> Envelope {
+pub(super) fn contribution(run_id: &str, sender: &str, n: usize) -> Envelope {
     Envelope {
         macp_version: "1.0".into(),
         mode: MODE.into(),
@@ -68,6 +71,62 @@ fn contribution(run_id: &str, sender: &str, n: usize) -> Envelope {
     }
 }
 
+/// Opens session `session_id` straight on the runtime, as an agent
+/// coordinator would: the participants of every figure, a long TTL.
+pub(super) async fn open_session_directly(
+    runtime: &RuntimeClient,
+    session_id: &str,
+) -> anyhow::Result<()> {
+    let start = SessionStartPayload {
+        intent: "bench".into(),
+        participants: PARTICIPANTS.iter().map(|p| p.to_string()).collect(),
+        mode_version: "1.0.0".into(),
+        configuration_version: "config.default".into(),
+        ttl_ms: 3_600_000,
+        ..Default::default()
+    };
+    let envelope = Envelope {
+        macp_version: MACP_VERSION.into(),
+        mode: MODE.into(),
+        message_type: "SessionStart".into(),
+        message_id: uuid::Uuid::new_v4().to_string(),
+        session_id: session_id.into(),
+        sender: COORDINATOR.into(),
+        timestamp_unix_ms: aggregates::Timestamp::now().unix_ms(),
+        payload: start.encode_to_vec(),
+    };
+    runtime.send(COORDINATOR, envelope).await?;
+    Ok(())
+}
+
+/// Sends `per_sender` contributions from each participant of each run, all
+/// senders at once; answers the seconds until the runtime accepted the last.
+async fn send_load(
+    runtime: &RuntimeClient,
+    run_ids: &[String],
+    per_sender: usize,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for run_id in run_ids {
+        for participant in PARTICIPANTS {
+            let (runtime, run_id) = (runtime.clone(), run_id.clone());
+            senders.spawn(async move {
+                for n in 0..per_sender {
+                    runtime
+                        .send(participant, contribution(&run_id, participant, n))
+                        .await?;
+                }
+                anyhow::Ok(())
+            });
+        }
+    }
+    while let Some(sent) = senders.join_next().await {
+        sent??;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
 /// How many envelopes the log holds, and whether every projector has
 /// folded the whole log.
 async fn recorded_and_projected(server: &ServerProcess) -> anyhow::Result<(i64, bool)> {
@@ -79,7 +138,7 @@ async fn recorded_and_projected(server: &ServerProcess) -> anyhow::Result<(i64, 
 
 /// Waits until `expected` envelopes are recorded, then until they are
 /// projected; answers both moments.
-async fn wait_ingested(
+pub(super) async fn wait_ingested(
     server: &ServerProcess,
     expected: i64,
 ) -> anyhow::Result<(Instant, Instant)> {
@@ -94,7 +153,10 @@ async fn wait_ingested(
             }
         }
         if started.elapsed() > WAIT {
-            bail!("only {recorded} of {expected} envelopes recorded (projected: {projected})");
+            if recorded >= expected {
+                bail!("all {expected} envelopes recorded, but the projectors were still behind after {WAIT:?}");
+            }
+            bail!("only {recorded} of {expected} envelopes recorded after {WAIT:?}");
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -113,17 +175,23 @@ pub async fn ingest(
 ) -> anyhow::Result<Vec<Figure>> {
     let (client, runtime) = clients(server, runtime_address)?;
     let label = format!("ingest, {runs} run(s)");
-    let mut cp = Figure::new(
-        format!("{label}: recorded+projected"),
-        "env/s",
-        (runs == 100).then_some(Goal::AtLeast(20_000.0)),
-    );
+    let mut cp = Figure::new(format!("{label}: recorded+projected"), "env/s", None);
     let mut recorded_only = Figure::new(format!("{label}: recorded"), "env/s", None);
     let mut accepted = Figure::new(format!("{label}: runtime accepted"), "env/s", None);
     let mut ratio = Figure::new(
         format!("{label}: control plane / runtime"),
         "ratio",
         Some(Goal::AtLeast(0.95)),
+    );
+    let mut alone = Figure::new(
+        format!("{label}: runtime accepted, no control plane"),
+        "env/s",
+        None,
+    );
+    let mut attached = Figure::new(
+        format!("{label}: runtime with / without control plane"),
+        "ratio",
+        Some(Goal::AtLeast(0.75)),
     );
     for _ in 0..repeat {
         let mut run_ids = Vec::new();
@@ -136,25 +204,17 @@ pub async fn ingest(
         let expected_start = before.max(0);
         let per_sender = per_run.div_ceil(PARTICIPANTS.len());
         let total = (per_sender * PARTICIPANTS.len() * runs) as i64;
+        // The same load on sessions no control plane follows: the
+        // runtime's own rate, to compare the attached rate with.
+        let mut unobserved = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let session_id = uuid::Uuid::new_v4().to_string();
+            open_session_directly(&runtime, &session_id).await?;
+            unobserved.push(session_id);
+        }
+        let alone_seconds = send_load(&runtime, &unobserved, per_sender).await?;
         let started = Instant::now();
-        let mut senders = tokio::task::JoinSet::new();
-        for run_id in &run_ids {
-            for participant in PARTICIPANTS {
-                let (runtime, run_id) = (runtime.clone(), run_id.clone());
-                senders.spawn(async move {
-                    for n in 0..per_sender {
-                        runtime
-                            .send(participant, contribution(&run_id, participant, n))
-                            .await?;
-                    }
-                    anyhow::Ok(())
-                });
-            }
-        }
-        while let Some(sent) = senders.join_next().await {
-            sent??;
-        }
-        let all_accepted = started.elapsed().as_secs_f64();
+        let all_accepted = send_load(&runtime, &run_ids, per_sender).await?;
         // SessionStarts of these runs may still be landing: count them in.
         let (recorded, projected) = wait_ingested(server, expected_start + total).await?;
         let all_ingested = projected.duration_since(started).as_secs_f64();
@@ -163,8 +223,10 @@ pub async fn ingest(
             recorded_only.with(total as f64 / recorded.duration_since(started).as_secs_f64());
         accepted = accepted.with(total as f64 / all_accepted);
         ratio = ratio.with(all_accepted / all_ingested);
+        alone = alone.with(total as f64 / alone_seconds);
+        attached = attached.with(alone_seconds / all_accepted);
     }
-    Ok(vec![cp, recorded_only, accepted, ratio])
+    Ok(vec![cp, recorded_only, accepted, ratio, alone, attached])
 }
 
 /// An SSE subscriber of a run's stream: reports `(messageId, when)` for each

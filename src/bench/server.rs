@@ -81,6 +81,15 @@ impl Drop for ServerProcess {
 
 impl ServerProcess {
     pub async fn start(db: &BenchDb, runtime_address: &str) -> anyhow::Result<ServerProcess> {
+        Self::start_with(db, runtime_address, &[]).await
+    }
+
+    /// As [`ServerProcess::start`], with more settings (`NAME`, value).
+    pub async fn start_with(
+        db: &BenchDb,
+        runtime_address: &str,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<ServerProcess> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -94,6 +103,7 @@ impl ServerProcess {
             .env("RUNTIME_AUTH", "dev")
             .env("RUN_LEASE_MS", LEASE.as_millis().to_string())
             .env("LOG_LEVEL", "error")
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .context("starting the control plane")?;

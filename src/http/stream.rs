@@ -11,12 +11,14 @@ use super::body::{query_int, run_id};
 use super::error::{ApiError, Problem};
 use super::runs::{read_model, visible_summary};
 use super::AppState;
-use crate::live::FeedItem;
+use crate::live::{frame, FeedItem, CANONICAL_EVENT, SNAPSHOT};
 use aggregates::Timestamp;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, Sse};
-use futures::Stream;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
 use projections::RunStateView;
 use serde_json::json;
 use std::collections::HashMap;
@@ -49,7 +51,7 @@ pub async fn stream(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let run_id = run_id(&id)?;
     let last_event_id = headers
         .get("last-event-id")
@@ -84,13 +86,13 @@ pub async fn stream(
                     if cursor == 0 {
                         cursor = view.timeline.latest_seq;
                     }
-                    yield Ok(snapshot_event(&serde_json::to_string(&view).unwrap_or_default()));
+                    yield frame(SNAPSHOT, None, &serde_json::to_string(&view).unwrap_or_default());
                 }
                 Err(error) => tracing::warn!(%run_id, message = %error.message, "stream: no snapshot"),
             }
         }
         for event in backfill(&app, run_id, &mut cursor).await {
-            yield Ok(event);
+            yield event;
         }
         let mut heartbeat = tokio::time::interval(Duration::from_millis(heartbeat_ms.unsigned_abs()));
         heartbeat.tick().await;
@@ -98,23 +100,23 @@ pub async fn stream(
             tokio::select! {
                 item = subscription.receiver.recv() => match item {
                     Ok(item) => match &*item {
-                        FeedItem::Event { seq, json } if *seq > cursor => {
+                        FeedItem::Event { seq, frame: shared } if *seq > cursor => {
                             if *seq > cursor + 1 {
                                 // Published before this subscriber caught up: read the hole.
                                 for event in backfill(&app, run_id, &mut cursor).await {
-                                    yield Ok(event);
+                                    yield event;
                                 }
                             }
                             if *seq > cursor {
                                 cursor = *seq;
-                                yield Ok(canonical_event(*seq, json));
+                                yield shared.clone();
                             }
                         }
-                        FeedItem::Snapshot { seq, json } if include_snapshot && *seq == cursor => {
-                            yield Ok(snapshot_event(json));
+                        FeedItem::Snapshot { seq, frame: shared } if include_snapshot && *seq == cursor => {
+                            yield shared.clone();
                         }
                         FeedItem::Deleted => {
-                            yield Ok(deleted_event(run_id));
+                            yield deleted_event(run_id);
                             break;
                         }
                         _ => {}
@@ -122,7 +124,7 @@ pub async fn stream(
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(%run_id, missed, "stream: subscriber lagged; re-reading from the store");
                         for event in backfill(&app, run_id, &mut cursor).await {
-                            yield Ok(event);
+                            yield event;
                         }
                     }
                     Err(RecvError::Closed) => break,
@@ -130,20 +132,33 @@ pub async fn stream(
                 _ = heartbeat.tick() => {
                     // Deleted on another instance: no feed item said so.
                     if app.repo.load(run_id).await.is_ok_and(|state| state.deleted) {
-                        yield Ok(deleted_event(run_id));
+                        yield deleted_event(run_id);
                         break;
                     }
                     let ts = Timestamp::now().to_string();
-                    yield Ok(Event::default().event("heartbeat").data(json!({"ts": ts}).to_string()));
+                    yield frame("heartbeat", None, &json!({"ts": ts}).to_string());
                 }
             }
         }
     };
-    Ok(Sse::new(stream))
+    // Frames are written as they are: the live ones were built once for
+    // every subscriber (what axum's `Sse` would copy per subscriber).
+    let body = Body::from_stream(stream.map(Ok::<Bytes, Infallible>));
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Every indexed event of the run after `cursor`, moving the cursor.
-async fn backfill(app: &AppState, run_id: Uuid, cursor: &mut u64) -> Vec<Event> {
+async fn backfill(app: &AppState, run_id: Uuid, cursor: &mut u64) -> Vec<Bytes> {
     let mut events = Vec::new();
     loop {
         let after = i64::try_from(*cursor).unwrap_or(i64::MAX);
@@ -162,7 +177,7 @@ async fn backfill(app: &AppState, run_id: Uuid, cursor: &mut u64) -> Vec<Event> 
         for doc in docs {
             let Some(seq) = seq_of(&doc) else { continue };
             *cursor = seq;
-            events.push(canonical_event(seq, &doc));
+            events.push(frame(CANONICAL_EVENT, Some(seq), &doc));
         }
         if !full {
             return events;
@@ -178,20 +193,8 @@ fn seq_of(doc: &str) -> Option<u64> {
         .as_u64()
 }
 
-fn canonical_event(seq: u64, json: &str) -> Event {
-    Event::default()
-        .event("canonical_event")
-        .id(seq.to_string())
-        .data(json)
-}
-
 /// The last event of a stream on a run that was deleted.
-fn deleted_event(run_id: Uuid) -> Event {
-    Event::default()
-        .event("run_deleted")
-        .data(json!({"runId": run_id, "ts": Timestamp::now().to_string()}).to_string())
-}
-
-fn snapshot_event(json: &str) -> Event {
-    Event::default().event("snapshot").data(json)
+fn deleted_event(run_id: Uuid) -> Bytes {
+    let data = json!({"runId": run_id, "ts": Timestamp::now().to_string()});
+    frame("run_deleted", None, &data.to_string())
 }

@@ -7,6 +7,7 @@
 //! and the driver continues where the log ends.
 
 pub mod discovery;
+mod leases;
 pub mod run_driver;
 pub mod translate;
 
@@ -20,10 +21,7 @@ use std::time::Duration;
 use tracing::Instrument;
 use uuid::Uuid;
 
-/// The lease that says which instance ingests a run.
-fn lease_name(run_id: Uuid) -> String {
-    format!("run:{run_id}")
-}
+use leases::{lease_name, RunLeases};
 
 /// Runtime envelopes this process has recorded (for `/metrics`).
 pub static ENVELOPES_RECORDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -41,6 +39,7 @@ struct Inner {
     /// This process, as a lease owner.
     instance_id: String,
     lease_ttl: Duration,
+    leases: RunLeases,
     /// Set at shutdown: no run is started or kept any more.
     stopping: AtomicBool,
     /// Why the sweeper's last look for unfinished runs failed, if it did.
@@ -63,6 +62,7 @@ impl Ingestion {
                 active: Mutex::new(HashSet::new()),
                 instance_id: instance_id.to_string(),
                 lease_ttl,
+                leases: RunLeases::new(lease_ttl),
                 stopping: AtomicBool::new(false),
                 sweep_error: Mutex::new(None),
             }),
@@ -127,37 +127,82 @@ impl Ingestion {
     /// Starts driving `run_id` unless this process drives it already or
     /// another instance holds its lease.
     pub fn drive(&self, run_id: Uuid) {
-        if self.inner.stopping.load(Ordering::SeqCst) || !self.active().insert(run_id) {
+        self.drive_all(vec![run_id]);
+    }
+
+    /// Starts driving each of `run_ids` that this process does not drive
+    /// already and whose lease no other instance holds: their leases are
+    /// taken in one statement (a burst of adopted sessions, or the
+    /// unfinished runs found at start-up), then each run gets its driver.
+    pub fn drive_all(&self, run_ids: Vec<Uuid>) {
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let run_ids: Vec<Uuid> = {
+            let mut active = self.active();
+            run_ids
+                .into_iter()
+                .filter(|id| active.insert(*id))
+                .collect()
+        };
+        if run_ids.is_empty() {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
-            this.drive_leased(run_id).await;
-            this.active().remove(&run_id);
-            this.inner.repo.evict(run_id);
+            let leased = this.take_leases(&run_ids).await;
+            // Renewal rounds from now on see these leases in the store.
+            let taken = tokio::time::Instant::now();
+            for run_id in run_ids {
+                if !leased.contains(&run_id) {
+                    this.active().remove(&run_id);
+                    continue;
+                }
+                let this = this.clone();
+                tokio::spawn(async move {
+                    this.drive_leased(run_id, taken).await;
+                    this.active().remove(&run_id);
+                    this.inner.repo.evict(run_id);
+                });
+            }
         });
     }
 
-    async fn drive_leased(&self, run_id: Uuid) {
-        let store = self.inner.repo.store();
-        let owner = self.inner.instance_id.as_str();
+    /// Takes the leases of `run_ids` for this instance; answers the runs
+    /// whose lease it holds now (none if the store failed).
+    async fn take_leases(&self, run_ids: &[Uuid]) -> HashSet<Uuid> {
+        let names: Vec<String> = run_ids.iter().map(|id| lease_name(*id)).collect();
         let ttl_ms = i64::try_from(self.inner.lease_ttl.as_millis()).unwrap_or(i64::MAX);
-        match store
-            .try_lease(
-                &lease_name(run_id),
-                owner,
+        match self
+            .inner
+            .repo
+            .store()
+            .try_leases(
+                &names,
+                &self.inner.instance_id,
                 Timestamp::now().unix_ms(),
                 ttl_ms,
             )
             .await
         {
-            Ok(true) => {}
-            Ok(false) => return,
+            Ok(taken) => run_ids
+                .iter()
+                .zip(&names)
+                .filter(|(_, name)| taken.contains(*name))
+                .map(|(id, _)| *id)
+                .collect(),
             Err(error) => {
-                tracing::warn!(%run_id, %error, "cannot take the run's lease");
-                return;
+                tracing::warn!(runs = run_ids.len(), %error, "cannot take the runs' leases");
+                HashSet::new()
             }
         }
+    }
+
+    /// Drives a run whose lease was taken at `taken`, until it ends or the
+    /// lease is lost; then gives the lease back.
+    async fn drive_leased(&self, run_id: Uuid, taken: tokio::time::Instant) {
+        let store = self.inner.repo.store();
+        let owner = self.inner.instance_id.as_str();
         let driver = run_driver::RunDriver {
             run_id,
             repo: self.inner.repo.clone(),
@@ -179,7 +224,7 @@ impl Ingestion {
                     Err(error) => tracing::error!(%run_id, %error, "run driver stopped"),
                 }
             }
-            () = self.keep_lease(run_id) => {
+            () = self.inner.leases.lost(run_id, taken) => {
                 tracing::warn!(%run_id, "lost the run's lease; another instance takes over");
             }
         }
@@ -188,38 +233,15 @@ impl Ingestion {
         }
     }
 
-    /// Renews the lease every third of its life; returns once it is lost
-    /// (taken by another instance, or not renewed in time).
-    async fn keep_lease(&self, run_id: Uuid) {
-        let store = self.inner.repo.store();
-        let ttl = self.inner.lease_ttl;
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let mut renewed = tokio::time::Instant::now();
-        loop {
-            tokio::time::sleep(ttl / 3).await;
-            if self.inner.stopping.load(Ordering::SeqCst) {
-                // Released at shutdown: renewing would take it back.
-                std::future::pending::<()>().await;
-            }
-            match store
-                .try_lease(
-                    &lease_name(run_id),
-                    &self.inner.instance_id,
-                    Timestamp::now().unix_ms(),
-                    ttl_ms,
-                )
-                .await
-            {
-                Ok(true) => renewed = tokio::time::Instant::now(),
-                Ok(false) => return,
-                Err(error) => {
-                    tracing::warn!(%run_id, %error, "cannot renew the run's lease");
-                    if renewed.elapsed() >= ttl {
-                        return;
-                    }
-                }
-            }
-        }
+    /// Renews the leases of the runs driven here, all in one statement,
+    /// every third of a lease, and stops a driver whose lease is lost.
+    pub fn spawn_lease_keeper(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        self.inner.leases.spawn_keeper(
+            self.inner.repo.store().clone(),
+            self.inner.instance_id.clone(),
+            move || this.inner.stopping.load(Ordering::SeqCst),
+        )
     }
 
     /// Looks for unfinished runs no instance is driving, now and then.
@@ -246,9 +268,8 @@ impl Ingestion {
     /// Picks up every unfinished run in the log.
     pub async fn resume_unfinished(&self) -> anyhow::Result<usize> {
         let runs = self.inner.repo.store().unfinished_runs().await?;
-        for run_id in &runs {
-            self.drive(*run_id);
-        }
-        Ok(runs.len())
+        let count = runs.len();
+        self.drive_all(runs);
+        Ok(count)
     }
 }

@@ -61,6 +61,29 @@ enum StreamEnd {
     Dropped(RuntimeError),
 }
 
+/// An observed run starts when its session did.
+pub fn start_observed(request: &ExecutionRequest) -> RunCommand {
+    let at = observed_time(request, SESSION_STARTED).unwrap_or_else(Timestamp::now);
+    RunCommand::StartRun { at }
+}
+
+/// An observed run is bound to the session it observes: the session's own
+/// id (a base64url id maps to the run id, not the reverse) and start.
+pub fn bind_observed(run_id: Uuid, request: &ExecutionRequest, runtime_kind: &str) -> RunCommand {
+    let session_id = request
+        .session
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(SESSION_ID)?.as_str().map(String::from))
+        .unwrap_or_else(|| run_id.to_string());
+    RunCommand::BindSession {
+        session_id,
+        initiator: request.initiator().unwrap_or_default().to_string(),
+        runtime_kind: runtime_kind.to_string(),
+        at: observed_time(request, SESSION_STARTED).unwrap_or_else(Timestamp::now),
+    }
+}
+
 impl RunDriver {
     pub async fn run(self) -> Result<(), DriveError> {
         loop {
@@ -69,14 +92,17 @@ impl RunDriver {
                 return Ok(());
             };
             match status {
+                RunStatus::Queued if state.observed => {
+                    self.record(start_observed(&request)).await?;
+                }
                 RunStatus::Queued => {
-                    // An observed run started when its session did.
-                    let at = observed_time(&request, SESSION_STARTED)
-                        .filter(|_| state.observed)
-                        .unwrap_or_else(Timestamp::now);
+                    let at = Timestamp::now();
                     self.record(RunCommand::StartRun { at }).await?;
                 }
-                RunStatus::Starting if state.observed => self.bind_observed(&request).await?,
+                RunStatus::Starting if state.observed => {
+                    let bind = bind_observed(self.run_id, &request, &self.runtime_kind);
+                    self.record(bind).await?;
+                }
                 RunStatus::Starting => self.bind_session(&request).await?,
                 RunStatus::BindingSession => self.send_kickoff(&state, &request).await?,
                 RunStatus::Running | RunStatus::Suspended => {
@@ -167,24 +193,6 @@ impl RunDriver {
     }
 
     /// An observed session exists already: bind to it as it is.
-    async fn bind_observed(&self, request: &ExecutionRequest) -> Result<(), DriveError> {
-        // The session's own id (a base64url id maps to the run id, not
-        // the reverse), and its own start.
-        let session_id = request
-            .session
-            .metadata
-            .as_ref()
-            .and_then(|m| m.get(SESSION_ID)?.as_str().map(String::from))
-            .unwrap_or_else(|| self.run_id.to_string());
-        self.record(RunCommand::BindSession {
-            session_id,
-            initiator: request.initiator().unwrap_or_default().to_string(),
-            runtime_kind: self.runtime_kind.clone(),
-            at: observed_time(request, SESSION_STARTED).unwrap_or_else(Timestamp::now),
-        })
-        .await
-    }
-
     async fn send_kickoff(
         &self,
         state: &RunState,

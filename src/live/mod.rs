@@ -1,17 +1,25 @@
 //! The live feed of runs for SSE subscribers, one hub per process.
 //!
 //! For each run that has subscribers, one pump follows the canonical-event
-//! index from where it last published: when the index projector commits
-//! (here, or on another instance through PostgreSQL NOTIFY), the pump reads
-//! the new events once, folds them into the run-state view with the same
-//! `apply` as every other fold, and broadcasts the events and then one
-//! snapshot of the batch. Subscribers never block the pump: a subscriber
-//! that falls behind the bounded channel re-reads from the store.
+//! index from where it last published. When the index projector commits
+//! here, it hands the committed events to the pump ([`LiveHub::publish`]),
+//! which publishes them without reading them back; when it commits on
+//! another instance (PostgreSQL NOTIFY), or a hand-over leaves a gap, the
+//! pump reads the new events from the index. Either way it folds them into
+//! the run-state view with the same `apply` as every other fold and
+//! broadcasts each event, then one snapshot of the batch, as finished SSE
+//! frames that every subscriber writes as they are. Subscribers never block
+//! the pump: a subscriber that falls behind the bounded channel re-reads
+//! from the store.
 
 pub mod cluster;
+mod frame;
+
+pub use frame::frame;
 
 use crate::store::{EventStore, StoreError};
 use aggregates::{CanonicalEvent, RunEvent};
+use bytes::Bytes;
 use projections::{Projection, RunStateView};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,13 +31,17 @@ const FEED_CAPACITY: usize = 1024;
 /// Canonical events read per pump step.
 const PUMP_BATCH: i64 = 500;
 
+/// The SSE event names of the stream (`GET /runs/:id/stream`).
+pub const CANONICAL_EVENT: &str = "canonical_event";
+pub const SNAPSHOT: &str = "snapshot";
+
 /// What the pump broadcasts.
 #[derive(Debug)]
 pub enum FeedItem {
-    /// One canonical event, serialized once for every subscriber.
-    Event { seq: u64, json: Arc<str> },
-    /// The run-state view after the batch of events just sent.
-    Snapshot { seq: u64, json: Arc<str> },
+    /// One canonical event as its SSE frame, built once for every subscriber.
+    Event { seq: u64, frame: Bytes },
+    /// The run-state view after the batch of events just sent, as its frame.
+    Snapshot { seq: u64, frame: Bytes },
     /// The run was deleted: streams on it end.
     Deleted,
 }
@@ -43,6 +55,26 @@ pub struct LiveHub {
 struct RunFeed {
     sender: broadcast::Sender<Arc<FeedItem>>,
     wake: Notify,
+    /// Events the index committed here, not yet published, in seq order.
+    committed: Mutex<Vec<CanonicalEvent>>,
+}
+
+impl RunFeed {
+    fn committed_is_empty(&self) -> bool {
+        self.committed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_empty()
+    }
+
+    fn take_committed(&self) -> Vec<CanonicalEvent> {
+        std::mem::take(
+            &mut *self
+                .committed
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
 }
 
 /// A subscriber's end of a run's feed.
@@ -79,6 +111,7 @@ impl LiveHub {
         let feed = Arc::new(RunFeed {
             sender,
             wake: Notify::new(),
+            committed: Mutex::default(),
         });
         feeds.insert(run_id, Arc::clone(&feed));
         tokio::spawn(pump(self.clone(), run_id, Arc::clone(&feed)));
@@ -88,7 +121,25 @@ impl LiveHub {
         }
     }
 
-    /// The canonical index has new events for `run_id`.
+    /// Whether the run has a feed (someone subscribed to it here).
+    pub fn is_followed(&self, run_id: Uuid) -> bool {
+        self.feeds().contains_key(&run_id)
+    }
+
+    /// The canonical index committed `events` of `run_id` here (in seq
+    /// order): its pump publishes them without reading them back.
+    pub fn publish(&self, run_id: Uuid, events: Vec<CanonicalEvent>) {
+        if let Some(feed) = self.feeds().get(&run_id) {
+            feed.committed
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .extend(events);
+            feed.wake.notify_one();
+        }
+    }
+
+    /// The canonical index has new events for `run_id` (committed by
+    /// another instance, or announced again): its pump reads them.
     pub fn advance(&self, run_id: Uuid) {
         if let Some(feed) = self.feeds().get(&run_id) {
             feed.wake.notify_one();
@@ -128,16 +179,31 @@ async fn pump(hub: LiveHub, run_id: Uuid, feed: Arc<RunFeed>) {
             RunStateView::default()
         }
     };
+    // Reads the index first: whatever was committed before the feed.
+    let mut read_index = true;
     loop {
-        match publish_new(&hub.store, run_id, &feed, &mut view).await {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(error) => tracing::warn!(%run_id, %error, "live feed: read failed"),
+        let handed = feed.take_committed();
+        if !handed.is_empty() && !publish_handed(&feed, &mut view, handed) {
+            // A gap before the handed events: the index has what is missing.
+            read_index = true;
+        }
+        if read_index {
+            match publish_new(&hub.store, run_id, &feed, &mut view).await {
+                Ok(true) => continue,
+                Ok(false) => read_index = false,
+                Err(error) => tracing::warn!(%run_id, %error, "live feed: read failed"),
+            }
+        }
+        if !feed.committed_is_empty() {
+            continue;
         }
         // Idle: wait for the index to move, or notice every subscriber left.
+        // A wake-up without handed events is an announcement from another
+        // instance; a quiet second is a look at the index in case one was
+        // missed.
         tokio::select! {
-            _ = feed.wake.notified() => {}
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = feed.wake.notified() => read_index = feed.committed_is_empty(),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => read_index = true,
         }
         // Under the map's lock: `subscribe` cannot add a receiver meanwhile.
         let mut feeds = hub.feeds();
@@ -160,6 +226,61 @@ async fn initial_view(store: &EventStore, run_id: Uuid) -> Result<RunStateView, 
     }
 }
 
+/// Publishes handed-over events past the view's `latestSeq`, then a
+/// snapshot; `false` if one left a gap after `latestSeq` (nothing after the
+/// gap is published: the index read that follows covers it).
+fn publish_handed(feed: &RunFeed, view: &mut RunStateView, events: Vec<CanonicalEvent>) -> bool {
+    let mut published = false;
+    let mut contiguous = true;
+    for event in events {
+        let latest = view.timeline.latest_seq;
+        if event.seq <= latest {
+            continue;
+        }
+        if event.seq != latest + 1 {
+            contiguous = false;
+            break;
+        }
+        match serde_json::to_string(&event) {
+            Ok(doc) => {
+                broadcast_event(feed, view, event, &doc);
+                published = true;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "live feed: a canonical event does not serialize");
+                contiguous = false;
+                break;
+            }
+        }
+    }
+    if published {
+        broadcast_snapshot(feed, view);
+    }
+    contiguous
+}
+
+/// Folds `event` into the view and sends its frame to every subscriber.
+fn broadcast_event(feed: &RunFeed, view: &mut RunStateView, event: CanonicalEvent, doc: &str) {
+    let seq = event.seq;
+    let frame = frame(CANONICAL_EVENT, Some(seq), doc);
+    view.apply(&RunEvent::CanonicalEventRecorded { event });
+    // No subscriber at the moment is fine: the send is for whoever listens.
+    let _ = feed.sender.send(Arc::new(FeedItem::Event { seq, frame }));
+}
+
+/// Sends the view, as it stands after the events just sent.
+fn broadcast_snapshot(feed: &RunFeed, view: &RunStateView) {
+    match serde_json::to_string(view) {
+        Ok(json) => {
+            let _ = feed.sender.send(Arc::new(FeedItem::Snapshot {
+                seq: view.timeline.latest_seq,
+                frame: frame(SNAPSHOT, None, &json),
+            }));
+        }
+        Err(error) => tracing::warn!(%error, "live feed: the run state does not serialize"),
+    }
+}
+
 /// Publishes index events past the view's `latestSeq`; `true` if it did.
 async fn publish_new(
     store: &EventStore,
@@ -175,19 +296,8 @@ async fn publish_new(
     for doc in docs {
         let event: CanonicalEvent = serde_json::from_str(&doc)
             .map_err(|e| StoreError::Corrupt(format!("indexed canonical event: {e}")))?;
-        let seq = event.seq;
-        view.apply(&RunEvent::CanonicalEventRecorded { event });
-        // No subscriber at the moment is fine: the send is for whoever listens.
-        let _ = feed.sender.send(Arc::new(FeedItem::Event {
-            seq,
-            json: doc.into(),
-        }));
+        broadcast_event(feed, view, event, &doc);
     }
-    let snapshot = serde_json::to_string(view)
-        .map_err(|e| StoreError::Corrupt(format!("run state does not serialize: {e}")))?;
-    let _ = feed.sender.send(Arc::new(FeedItem::Snapshot {
-        seq: view.timeline.latest_seq,
-        json: snapshot.into(),
-    }));
+    broadcast_snapshot(feed, view);
     Ok(true)
 }

@@ -1,13 +1,15 @@
 //! Indexes canonical events by (run, seq) for `GET /runs/:id/events`,
-//! `GET /events`, SSE and replay. After each commit it wakes the live feeds
-//! of the runs it indexed, here and (on PostgreSQL) on other instances.
+//! `GET /events`, SSE and replay. After each commit it hands the events it
+//! indexed to the live feeds of their runs here, and (on PostgreSQL)
+//! announces the runs to other instances, whose feeds read them back.
 
 use super::{ModelCache, Projector};
 use crate::live::LiveHub;
 use crate::store::read_models::{ModelWrite, ProjectionTable};
 use crate::store::{EventStore, StoreError, StoredEvent};
+use aggregates::CanonicalEvent;
 use async_trait::async_trait;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 pub struct CanonicalEventIndex {
@@ -49,17 +51,36 @@ impl Projector for CanonicalEventIndex {
         Ok(writes)
     }
 
+    fn commits_first(&self) -> bool {
+        true
+    }
+
     async fn committed(&self, store: &EventStore, events: &[StoredEvent]) {
-        let runs: BTreeSet<Uuid> = events
-            .iter()
-            .filter(|e| e.event.canonical().is_some())
-            .map(|e| e.stream_id)
-            .collect();
-        for run_id in &runs {
-            self.live.advance(*run_id);
+        let mut runs: BTreeMap<Uuid, Vec<CanonicalEvent>> = BTreeMap::new();
+        for event in events {
+            if let Some(canonical) = event.event.canonical() {
+                let handed = runs.entry(event.stream_id).or_default();
+                // Only runs with subscribers here need the events themselves.
+                if self.live.is_followed(event.stream_id) {
+                    handed.push(canonical.clone());
+                }
+            }
         }
-        if let Err(error) = store.announce_indexed(&runs).await {
-            tracing::warn!(%error, "could not announce indexed runs to other instances");
+        let announced: BTreeSet<Uuid> = runs.keys().copied().collect();
+        for (run_id, handed) in runs {
+            if !handed.is_empty() {
+                self.live.publish(run_id, handed);
+            }
         }
+        if announced.is_empty() {
+            return;
+        }
+        // Off the projectors' path: the next batch need not wait for it.
+        let store = store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.announce_indexed(&announced).await {
+                tracing::warn!(%error, "could not announce indexed runs to other instances");
+            }
+        });
     }
 }

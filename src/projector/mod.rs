@@ -69,6 +69,14 @@ pub trait Projector: Send + Sync + 'static {
     /// After the batch and the checkpoint are committed (side effects that
     /// must not run for an uncommitted batch, such as waking live feeds).
     async fn committed(&self, _store: &EventStore, _events: &[StoredEvent]) {}
+
+    /// Whether the group commits this projector's writes ahead of the
+    /// others', in a transaction of their own: the canonical index, which
+    /// live feeds wait on, need not wait for the run documents, whose
+    /// writes grow with the run.
+    fn commits_first(&self) -> bool {
+        false
+    }
 }
 
 /// Every projector the service runs.
@@ -253,7 +261,8 @@ pub enum Follow {
 
 /// Folds the log into `projectors` from their stored checkpoints, a batch
 /// at a time: the log is read once for all of them, and each batch's
-/// writes and moved checkpoints commit in one transaction.
+/// writes and moved checkpoints commit in one transaction, or two when a
+/// projector [commits first](Projector::commits_first).
 /// `progress(position, events)` after each committed batch.
 pub async fn follow(
     store: &EventStore,
@@ -272,6 +281,17 @@ pub async fn follow(
     }
     // The next batch, read while the previous one committed.
     let mut prefetched: Option<Vec<StoredEvent>> = None;
+    // The projectors of each transaction of a batch, by index: those that
+    // commit first, then the others.
+    let (first, rest): (Vec<usize>, Vec<usize>) =
+        (0..projectors.len()).partition(|&i| projectors[i].commits_first());
+    let lanes: Vec<Vec<usize>> = [first, rest]
+        .into_iter()
+        .filter(|lane| !lane.is_empty())
+        .collect();
+    // A full batch is catching up (a rebuild, a backlog): no live reader
+    // waits on its first part, so it commits in one transaction.
+    let together: Vec<Vec<usize>> = vec![(0..projectors.len()).collect()];
     loop {
         let woken = appended.notified();
         tokio::pin!(woken);
@@ -312,29 +332,42 @@ pub async fn follow(
             .iter()
             .map(|checkpoint| &events[events.partition_point(|e| e.position <= *checkpoint)..])
             .collect();
-        let mut writes = Vec::new();
-        for (projector, events) in projectors.iter().zip(&unseen) {
-            writes.extend(projector.project(store, events, &mut cache).await?);
-        }
-        let mut batch = store.begin_projection().await?;
-        batch.write_all(&writes).await?;
-        for ((projector, checkpoint), events) in projectors.iter().zip(&checkpoints).zip(&unseen) {
-            if !events.is_empty() {
-                batch.advance(projector.name(), *checkpoint, last).await?;
+        let lanes = if events.len() as i64 >= batch_size {
+            &together
+        } else {
+            &lanes
+        };
+        for (n, lane) in lanes.iter().enumerate() {
+            let mut writes = Vec::new();
+            for &i in lane {
+                writes.extend(projectors[i].project(store, unseen[i], &mut cache).await?);
             }
-        }
-        // The log after `last` does not depend on this commit: read it
-        // meanwhile. An empty read is dropped, to be done again once the
-        // wake-up above is armed, so that no append slips between the two.
-        let (committed, next) = tokio::join!(batch.commit(), store.read_all(last, batch_size));
-        committed?;
-        prefetched = Some(next?).filter(|next| !next.is_empty());
-        for ((projector, checkpoint), events) in
-            projectors.iter().zip(checkpoints.iter_mut()).zip(&unseen)
-        {
-            if !events.is_empty() {
-                projector.committed(store, events).await;
-                *checkpoint = last;
+            let mut batch = store.begin_projection().await?;
+            batch.write_all(&writes).await?;
+            for &i in lane {
+                if !unseen[i].is_empty() {
+                    batch
+                        .advance(projectors[i].name(), checkpoints[i], last)
+                        .await?;
+                }
+            }
+            if n + 1 < lanes.len() {
+                batch.commit().await?;
+            } else {
+                // The log after `last` does not depend on this commit: read
+                // it meanwhile. An empty read is dropped, to be done again
+                // once the wake-up above is armed, so that no append slips
+                // between the two.
+                let (committed, next) =
+                    tokio::join!(batch.commit(), store.read_all(last, batch_size));
+                committed?;
+                prefetched = Some(next?).filter(|next| !next.is_empty());
+            }
+            for &i in lane {
+                if !unseen[i].is_empty() {
+                    projectors[i].committed(store, unseen[i]).await;
+                    checkpoints[i] = last;
+                }
             }
         }
         progress(last, events.len());

@@ -7,32 +7,50 @@
 //! store holds. The cache lives as long as one `follow` call; anything that
 //! moves a checkpoint under it (a rebuild's reset) ends that call or clears
 //! the cache, so nothing stale outlives it.
+//!
+//! Past its capacity the least recently folded model goes (the `lru`
+//! crate). It used to start over when full, which with about eight models
+//! per run thrashed once some 512 runs were busy at once: every batch then
+//! loaded and parsed every model again.
 
+use lru::LruCache;
 use std::any::Any;
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 
-/// Models kept at most, across projections; past it the cache starts over
-/// (a cold model is one load away).
-const CAPACITY: usize = 4096;
+/// Models kept at most, across projections: every model of 4,096 busy runs
+/// (a run has at most eight per-run models).
+const CAPACITY: NonZeroUsize = match NonZeroUsize::new(8 * 4096) {
+    Some(capacity) => capacity,
+    None => panic!("the capacity is not zero"),
+};
 
-#[derive(Default)]
 pub struct ModelCache {
-    models: HashMap<(&'static str, String), Box<dyn Any + Send>>,
+    models: LruCache<(&'static str, String), Box<dyn Any + Send>>,
+}
+
+impl Default for ModelCache {
+    fn default() -> Self {
+        ModelCache::with_capacity(CAPACITY)
+    }
 }
 
 impl ModelCache {
+    fn with_capacity(capacity: NonZeroUsize) -> Self {
+        ModelCache {
+            models: LruCache::new(capacity),
+        }
+    }
+
     /// Takes the model of `projection` under `key` out of the cache.
     pub fn take<M: Any + Send>(&mut self, projection: &'static str, key: &str) -> Option<M> {
-        let model = self.models.remove(&(projection, key.to_string()))?;
+        let model = self.models.pop(&(projection, key.to_string()))?;
         model.downcast::<M>().ok().map(|model| *model)
     }
 
-    /// Keeps `model` as the current model of `projection` under `key`.
+    /// Keeps `model` as the current model of `projection` under `key`,
+    /// forgetting the least recently kept model if the cache is full.
     pub fn put<M: Any + Send>(&mut self, projection: &'static str, key: String, model: M) {
-        if self.models.len() >= CAPACITY {
-            self.models.clear();
-        }
-        self.models.insert((projection, key), Box::new(model));
+        self.models.put((projection, key), Box::new(model));
     }
 
     pub fn clear(&mut self) {
@@ -56,13 +74,18 @@ mod tests {
     }
 
     #[test]
-    fn a_full_cache_starts_over() {
-        let mut cache = ModelCache::default();
-        for i in 0..CAPACITY {
+    fn a_full_cache_forgets_the_least_recently_kept_model_only() {
+        let mut cache = ModelCache::with_capacity(NonZeroUsize::MIN.saturating_add(2));
+        for i in 0..3usize {
             cache.put("a", i.to_string(), i);
         }
-        cache.put("a", "last".into(), 1usize);
-        assert_eq!(cache.take::<usize>("a", "0"), None);
-        assert_eq!(cache.take::<usize>("a", "last"), Some(1));
+        // Folded again: now the most recent.
+        let zero = cache.take::<usize>("a", "0");
+        cache.put("a", "0".into(), zero.unwrap_or_default());
+        cache.put("a", "last".into(), 3usize);
+        assert_eq!(cache.take::<usize>("a", "1"), None);
+        assert_eq!(cache.take::<usize>("a", "0"), Some(0));
+        assert_eq!(cache.take::<usize>("a", "2"), Some(2));
+        assert_eq!(cache.take::<usize>("a", "last"), Some(3));
     }
 }

@@ -12,7 +12,8 @@ pub mod webhooks;
 use aggregates::event::EventLoadError;
 use aggregates::{RunEvent, Timestamp};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{Any, AnyPool, Row, Transaction};
+use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -216,33 +217,34 @@ impl EventStore {
                 return Err(error.into());
             }
         }
-        let mut version = expected_version;
-        for chunk in events.chunks(INSERT_CHUNK) {
-            let sql = format!(
-                "INSERT INTO events (stream_id, version, event_type, schema_version, payload, recorded_at) VALUES {}",
-                values_placeholders(chunk.len(), 6)
+        let version =
+            insert_events(&mut tx, &stream, expected_version, events, &recorded_at).await?;
+        self.commit_append(tx).await?;
+        Ok(version)
+    }
+
+    /// Appends to several streams in one transaction, each at its expected
+    /// version: all or nothing, a conflict on any stream is a conflict of
+    /// the whole append. Answers each stream's new version, in order.
+    pub async fn append_streams(
+        &self,
+        streams: &[(Uuid, u64, Vec<RunEvent>)],
+    ) -> Result<Vec<u64>, AppendError> {
+        let recorded_at = Timestamp::now().to_string();
+        let mut tx = self.pool.begin().await?;
+        let mut versions = Vec::with_capacity(streams.len());
+        for (stream_id, expected_version, events) in streams {
+            let stream = stream_id.to_string();
+            versions.push(
+                insert_events(&mut tx, &stream, *expected_version, events, &recorded_at).await?,
             );
-            let mut query = sqlx::query(&sql);
-            for event in chunk {
-                version += 1;
-                let version = i64::try_from(version)
-                    .map_err(|_| StoreError::Corrupt("stream version overflow".into()))?;
-                query = query
-                    .bind(stream.clone())
-                    .bind(version)
-                    .bind(event.event_type())
-                    .bind(i64::from(event.schema_version()))
-                    .bind(event.to_stored().to_string())
-                    .bind(recorded_at.clone());
-            }
-            if let Err(error) = query.execute(&mut *tx).await {
-                return Err(if is_unique_violation(&error) {
-                    AppendError::Conflict
-                } else {
-                    error.into()
-                });
-            }
         }
+        self.commit_append(tx).await?;
+        Ok(versions)
+    }
+
+    /// Commits an append and wakes whoever follows the log.
+    async fn commit_append(&self, mut tx: Transaction<'static, Any>) -> Result<(), AppendError> {
         if self.dialect == Dialect::Postgres {
             // Delivered at commit: wakes the projectors of other instances.
             sqlx::query("SELECT pg_notify($1, '')")
@@ -252,7 +254,7 @@ impl EventStore {
         }
         tx.commit().await?;
         self.appended.notify_waiters();
-        Ok(version)
+        Ok(())
     }
 
     /// The stream's events after `after_version`, in order.
@@ -382,6 +384,59 @@ impl EventStore {
         Ok(taken.rows_affected() == 1)
     }
 
+    /// [`try_lease`](Self::try_lease) for each of `names`, in one statement
+    /// per chunk; answers the names `owner` holds now.
+    pub async fn try_leases(
+        &self,
+        names: &[String],
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut held = HashSet::with_capacity(names.len());
+        for chunk in names.chunks(INSERT_CHUNK) {
+            // The upsert's WHERE reads the time as the last parameter.
+            let now = chunk.len() * 3 + 1;
+            let sql = format!(
+                "INSERT INTO leases (name, owner, expires_at) VALUES {} \
+                 ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+                 WHERE leases.owner = excluded.owner OR leases.expires_at < ${now} RETURNING name",
+                values_placeholders(chunk.len(), 3)
+            );
+            let mut query = sqlx::query(&sql);
+            for name in chunk {
+                query = query.bind(name.as_str()).bind(owner).bind(now_ms + ttl_ms);
+            }
+            for row in query.bind(now_ms).fetch_all(&self.pool).await? {
+                held.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        Ok(held)
+    }
+
+    /// Renews, until `now_ms + ttl_ms`, every lease `owner` holds whose
+    /// name starts with `prefix`; answers their names. A lease another
+    /// owner took, or one released, is not among them.
+    pub async fn renew_leases(
+        &self,
+        owner: &str,
+        prefix: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE leases SET expires_at = $1 WHERE owner = $2 AND name LIKE $3 RETURNING name",
+        )
+        .bind(now_ms + ttl_ms)
+        .bind(owner)
+        .bind(format!("{prefix}%"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<String, _>(0)?))
+            .collect()
+    }
+
     pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM leases WHERE name = $1 AND owner = $2")
             .bind(name)
@@ -428,6 +483,46 @@ impl EventStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Inserts `events` into `stream` after `expected_version`, many rows a
+/// statement; answers the stream's new version. A row that exists already
+/// (another writer appended at that version) is a conflict.
+async fn insert_events(
+    tx: &mut Transaction<'static, Any>,
+    stream: &str,
+    expected_version: u64,
+    events: &[RunEvent],
+    recorded_at: &str,
+) -> Result<u64, AppendError> {
+    let mut version = expected_version;
+    for chunk in events.chunks(INSERT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO events (stream_id, version, event_type, schema_version, payload, recorded_at) VALUES {}",
+            values_placeholders(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(&sql);
+        for event in chunk {
+            version += 1;
+            let version = i64::try_from(version)
+                .map_err(|_| StoreError::Corrupt("stream version overflow".into()))?;
+            query = query
+                .bind(stream)
+                .bind(version)
+                .bind(event.event_type())
+                .bind(i64::from(event.schema_version()))
+                .bind(event.to_stored().to_string())
+                .bind(recorded_at);
+        }
+        if let Err(error) = query.execute(&mut **tx).await {
+            return Err(if is_unique_violation(&error) {
+                AppendError::Conflict
+            } else {
+                error.into()
+            });
+        }
+    }
+    Ok(version)
 }
 
 fn stored_event(row: &AnyRow) -> Result<StoredEvent, StoreError> {

@@ -713,59 +713,77 @@ impl EventStore {
 }
 
 impl ProjectionBatch<'_> {
-    async fn upsert_read_model(
+    /// Upserts documents, many rows a statement. A key written twice in
+    /// the batch keeps its last document (one statement may not touch a
+    /// row twice on PostgreSQL).
+    async fn upsert_read_models(
         &mut self,
-        projection: &str,
-        key: &str,
-        doc: &str,
-        position: i64,
+        documents: Vec<(&str, &str, &str, i64)>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO read_models (projection, run_id, doc, position) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (projection, run_id) DO UPDATE SET doc = excluded.doc, position = excluded.position",
-        )
-        .bind(projection)
-        .bind(key)
-        .bind(doc)
-        .bind(position)
-        .execute(&mut *self.tx)
-        .await?;
+        let documents = last_per_key(documents, |(projection, key, _, _)| (*projection, *key));
+        for chunk in documents.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO read_models (projection, run_id, doc, position) VALUES {} \
+                 ON CONFLICT (projection, run_id) DO UPDATE SET doc = excluded.doc, position = excluded.position",
+                values_placeholders(chunk.len(), 4)
+            );
+            let mut query = sqlx::query(&sql);
+            for (projection, key, doc, position) in chunk {
+                query = query
+                    .bind(*projection)
+                    .bind(*key)
+                    .bind(*doc)
+                    .bind(*position);
+            }
+            query.execute(&mut *self.tx).await?;
+        }
         Ok(())
     }
 
-    async fn upsert_run_row(&mut self, row: &RunRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO run_list (run_id, status, created_at, updated_at, started_at, ended_at, archived, \
-             deleted, tags, search, doc, environment, scenario_ref) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, created_at = excluded.created_at, \
-             updated_at = excluded.updated_at, started_at = excluded.started_at, ended_at = excluded.ended_at, \
-             archived = excluded.archived, deleted = excluded.deleted, tags = excluded.tags, \
-             search = excluded.search, doc = excluded.doc, environment = excluded.environment, \
-             scenario_ref = excluded.scenario_ref",
-        )
-        .bind(row.run_id.to_string())
-        .bind(&row.status)
-        .bind(&row.created_at)
-        .bind(&row.updated_at)
-        .bind(&row.started_at)
-        .bind(&row.ended_at)
-        .bind(i64::from(row.archived))
-        .bind(i64::from(row.deleted))
-        .bind(index_text(&row.tags))
-        .bind(index_text(&row.search))
-        .bind(&row.doc)
-        .bind(row.environment.as_deref().map(index_text))
-        .bind(row.scenario_ref.as_deref().map(index_text))
-        .execute(&mut *self.tx)
-        .await?;
+    /// Upserts run-list rows, many a statement (the last row of a run wins).
+    async fn upsert_run_rows(&mut self, rows: Vec<&RunRow>) -> Result<(), StoreError> {
+        let rows = last_per_key(rows, |row| row.run_id);
+        for chunk in rows.chunks(INSERT_CHUNK / 2) {
+            let sql = format!(
+                "INSERT INTO run_list (run_id, status, created_at, updated_at, started_at, ended_at, archived, \
+                 deleted, tags, search, doc, environment, scenario_ref) VALUES {} \
+                 ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, created_at = excluded.created_at, \
+                 updated_at = excluded.updated_at, started_at = excluded.started_at, ended_at = excluded.ended_at, \
+                 archived = excluded.archived, deleted = excluded.deleted, tags = excluded.tags, \
+                 search = excluded.search, doc = excluded.doc, environment = excluded.environment, \
+                 scenario_ref = excluded.scenario_ref",
+                values_placeholders(chunk.len(), 13)
+            );
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = query
+                    .bind(row.run_id.to_string())
+                    .bind(&row.status)
+                    .bind(&row.created_at)
+                    .bind(&row.updated_at)
+                    .bind(&row.started_at)
+                    .bind(&row.ended_at)
+                    .bind(i64::from(row.archived))
+                    .bind(i64::from(row.deleted))
+                    .bind(index_text(&row.tags))
+                    .bind(index_text(&row.search))
+                    .bind(&row.doc)
+                    .bind(row.environment.as_deref().map(index_text))
+                    .bind(row.scenario_ref.as_deref().map(index_text));
+            }
+            query.execute(&mut *self.tx).await?;
+        }
         Ok(())
     }
 
-    /// A batch's writes: canonical events in multi-row INSERTs (they are
-    /// most of a batch), the other rows one statement each.
+    /// A batch's writes: canonical events, documents and run-list rows in
+    /// multi-row statements (they are most of a batch: a busy batch touches
+    /// every model of hundreds of runs), the other rows one statement each,
+    /// in order.
     pub async fn write_all(&mut self, writes: &[ModelWrite]) -> Result<(), StoreError> {
         let mut events = Vec::new();
+        let mut documents = Vec::new();
+        let mut run_rows = Vec::new();
         for write in writes {
             match write {
                 ModelWrite::CanonicalEvent {
@@ -781,11 +799,8 @@ impl ProjectionBatch<'_> {
                     key,
                     doc,
                     position,
-                } => {
-                    self.upsert_read_model(projection, key, doc, *position)
-                        .await?
-                }
-                ModelWrite::RunRow(row) => self.upsert_run_row(row).await?,
+                } => documents.push((*projection, key.as_str(), doc.as_str(), *position)),
+                ModelWrite::RunRow(row) => run_rows.push(row),
                 ModelWrite::AuditEntry(row) => {
                     sqlx::query(
                         "INSERT INTO audit_log (position, run_id, at, principal, action, doc, resource, \
@@ -849,6 +864,8 @@ impl ProjectionBatch<'_> {
             }
             query.execute(&mut *self.tx).await?;
         }
+        self.upsert_read_models(documents).await?;
+        self.upsert_run_rows(run_rows).await?;
         Ok(())
     }
 
@@ -874,5 +891,34 @@ impl ProjectionBatch<'_> {
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
+    }
+}
+
+/// `items` with, for each key, only the last item of that key, in the order
+/// of those last items.
+fn last_per_key<T, K: Eq + std::hash::Hash>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
+    let mut last = std::collections::HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        last.insert(key(item), i);
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, item)| last.get(&key(item)) == Some(i))
+        .map(|(_, item)| item)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_per_key;
+
+    #[test]
+    fn only_the_last_item_of_each_key_is_kept() {
+        let items = vec![("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
+        assert_eq!(
+            last_per_key(items, |(key, _)| *key),
+            vec![("a", 3), ("c", 4), ("b", 5)]
+        );
     }
 }
