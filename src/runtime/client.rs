@@ -9,8 +9,8 @@ use super::pb::{
     StreamSessionRequest,
 };
 use aggregates::run::{DENIAL_PREFIX, DENIAL_SEPARATOR};
+use futures::StreamExt;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Streaming};
@@ -192,16 +192,16 @@ impl RuntimeClient {
         after_sequence: u64,
     ) -> Result<SessionSubscription, RuntimeError> {
         self.guarded("subscribe", async move {
-            let (writer, outbound) = mpsc::channel::<StreamSessionRequest>(1);
-            writer
-                .send(StreamSessionRequest {
-                    envelope: None,
-                    subscribe_session_id: session_id.to_string(),
-                    after_sequence,
-                })
-                .await
-                .map_err(|_| RuntimeError::Unavailable("subscription writer closed".into()))?;
-            let outbound = tokio_stream::wrappers::ReceiverStream::new(outbound);
+            // The subscription request, then a write side that stays open
+            // and never sends (the runtime ends a stream whose client
+            // half-closed): no channel, whose buffer cost ~7 KB a session.
+            let subscribe = StreamSessionRequest {
+                envelope: None,
+                subscribe_session_id: session_id.to_string(),
+                after_sequence,
+            };
+            let outbound = futures::stream::once(std::future::ready(subscribe))
+                .chain(futures::stream::pending());
             let response = self
                 .client
                 .clone()
@@ -209,7 +209,6 @@ impl RuntimeClient {
                 .await?;
             Ok(SessionSubscription {
                 inbound: response.into_inner(),
-                _writer: writer,
                 delivered: after_sequence,
             })
         })
@@ -505,10 +504,8 @@ fn denial_reasons(details: &[u8]) -> Option<Vec<String>> {
 
 /// An open `StreamSession` subscription.
 pub struct SessionSubscription {
+    /// Its request side stays open until the subscription is dropped.
     inbound: Streaming<pb::StreamSessionResponse>,
-    /// Never used to send, only kept: dropping it half-closes the stream,
-    /// and the runtime ends a stream whose client half-closed.
-    _writer: mpsc::Sender<StreamSessionRequest>,
     /// The session ordinal of the last envelope delivered (the runtime's
     /// envelopes carry none: the subscription counts from `after_sequence`).
     delivered: u64,
