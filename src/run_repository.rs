@@ -39,30 +39,48 @@ struct Loaded {
     fresh: bool,
 }
 
-/// Decides `commands` in order on a copy of `state`, each on the state the
-/// ones before it left; a command that changed something is followed by
-/// its `ActionAudited` fact when a caller is known.
-fn decide_all(
-    state: &RunState,
-    commands: &[RunCommand],
+/// The events of commands decided in order, and the first command's
+/// action (what the append's span is named after).
+struct Decided {
+    events: Vec<RunEvent>,
+    action: &'static str,
+}
+
+/// Decides `count` commands in order on `state`, command `i` built by
+/// `build` from the state the ones before it left, and advances `state` by
+/// each decision; a command that changed something is followed by its
+/// `ActionAudited` fact when a caller (`actor`) is known. A refusal answers
+/// the index of the refused command with why.
+fn decide_each(
+    state: &mut RunState,
+    count: usize,
+    build: impl Fn(&RunState, usize) -> RunCommand,
     actor: Option<&aggregates::audit::Actor>,
-) -> Result<Vec<RunEvent>, DomainError> {
-    let mut state = state.clone();
-    let mut events = Vec::new();
-    for command in commands {
-        let decided = decide(&state, command)?;
-        let changed = !decided.is_empty();
-        for event in decided {
-            state.apply(&event);
-            events.push(event);
+) -> Result<Decided, (usize, DomainError)> {
+    let mut decided = Decided {
+        events: Vec::new(),
+        action: "",
+    };
+    for i in 0..count {
+        let command = build(state, i);
+        if i == 0 {
+            decided.action = command.action();
         }
+        let events = decide(state, &command).map_err(|refused| (i, refused))?;
+        let changed = !events.is_empty();
+        for event in events {
+            state.apply(&event);
+            decided.events.push(event);
+        }
+        // A caller's command that changed something is recorded with who
+        // asked, in the same append.
         if let (true, Some(actor)) = (changed, actor) {
-            let fact = audited(command, actor, Timestamp::now());
+            let fact = audited(&command, actor, Timestamp::now());
             state.apply(&fact);
-            events.push(fact);
+            decided.events.push(fact);
         }
     }
-    Ok(events)
+    Ok(decided)
 }
 
 /// A cached state being decided on. Deciding advances it in place, so a
@@ -203,35 +221,16 @@ impl RunRepository {
             // Decided on the cached state itself, which each decision
             // advances for the next; if the batch is not appended after all,
             // the cache is dropped and re-read from the log.
-            let mut events = Vec::new();
             let actor = crate::audit::current_actor();
-            let mut action = "";
-            for i in 0..count {
-                let command = build(&loaded.state, i);
-                if i == 0 {
-                    action = command.action();
-                }
-                let decided = match decide(&loaded.state, &command) {
+            let Decided { events, action } =
+                match decide_each(&mut loaded.state, count, &build, actor.as_ref()) {
                     Ok(decided) => decided,
-                    Err(refused) => {
+                    Err((refused_at, refused)) => {
                         // Refused before anything was applied: still exact.
-                        loaded.kept = i == 0;
+                        loaded.kept = refused_at == 0;
                         return Err(refused.into());
                     }
                 };
-                let changed = !decided.is_empty();
-                for event in decided {
-                    loaded.state.apply(&event);
-                    events.push(event);
-                }
-                // A caller's command that changed something is recorded
-                // with who asked, in the same append.
-                if let (true, Some(actor)) = (changed, &actor) {
-                    let fact = audited(&command, actor, Timestamp::now());
-                    loaded.state.apply(&fact);
-                    events.push(fact);
-                }
-            }
             let gate = self.appends.read().await;
             if *gate {
                 return Err(CommandError::ShuttingDown);
@@ -309,10 +308,12 @@ impl RunRepository {
             }
             // Decided on a copy: the cached state reads the events back
             // from the log once they are in.
-            match decide_all(&loaded.state, commands, actor.as_ref()) {
-                Ok(events) if events.is_empty() => outcomes[i] = Some(Ok(events)),
-                Ok(events) => appends.push((i, (*run_id, loaded.version, events))),
-                Err(refused) => outcomes[i] = Some(Err(refused.into())),
+            let mut state = loaded.state.clone();
+            let build = |_: &RunState, n: usize| commands[n].clone();
+            match decide_each(&mut state, commands.len(), build, actor.as_ref()) {
+                Ok(decided) if decided.events.is_empty() => outcomes[i] = Some(Ok(Vec::new())),
+                Ok(decided) => appends.push((i, (*run_id, loaded.version, decided.events))),
+                Err((_, refused)) => outcomes[i] = Some(Err(refused.into())),
             }
         }
         let gate = self.appends.read().await;

@@ -56,22 +56,20 @@ impl Projector for CanonicalEventIndex {
     }
 
     async fn committed(&self, store: &EventStore, events: &[StoredEvent]) {
-        let mut runs: BTreeMap<Uuid, Vec<CanonicalEvent>> = BTreeMap::new();
+        let mut runs: BTreeMap<Uuid, Vec<&CanonicalEvent>> = BTreeMap::new();
         for event in events {
             if let Some(canonical) = event.event.canonical() {
-                let handed = runs.entry(event.stream_id).or_default();
-                // Only runs with subscribers here need the events themselves.
-                if self.live.is_followed(event.stream_id) {
-                    handed.push(canonical.clone());
-                }
+                runs.entry(event.stream_id).or_default().push(canonical);
             }
         }
-        let announced: BTreeSet<Uuid> = runs.keys().copied().collect();
-        for (run_id, handed) in runs {
-            if !handed.is_empty() {
-                self.live.publish(run_id, handed);
+        // Only runs with subscribers here need the events themselves.
+        for (run_id, indexed) in &runs {
+            if self.live.is_followed(*run_id) {
+                self.live
+                    .publish(*run_id, indexed.iter().map(|e| (*e).clone()).collect());
             }
         }
+        let announced: BTreeSet<Uuid> = runs.into_keys().collect();
         if announced.is_empty() {
             return;
         }

@@ -360,9 +360,8 @@ impl EventStore {
             .collect()
     }
 
-    /// Takes or renews the lease on role `name` for `owner` until
-    /// `now_ms + ttl_ms`: `true` if `owner` holds it now (it was free,
-    /// expired, or already its own).
+    /// [`try_leases`](Self::try_leases) for the one role `name`: `true` if
+    /// `owner` holds it now.
     pub async fn try_lease(
         &self,
         name: &str,
@@ -370,22 +369,15 @@ impl EventStore {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<bool, StoreError> {
-        let taken = sqlx::query(
-            "INSERT INTO leases (name, owner, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
-             WHERE leases.owner = excluded.owner OR leases.expires_at < $4",
-        )
-        .bind(name)
-        .bind(owner)
-        .bind(now_ms + ttl_ms)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(taken.rows_affected() == 1)
+        let held = self
+            .try_leases(&[name.to_string()], owner, now_ms, ttl_ms)
+            .await?;
+        Ok(held.contains(name))
     }
 
-    /// [`try_lease`](Self::try_lease) for each of `names`, in one statement
-    /// per chunk; answers the names `owner` holds now.
+    /// Takes or renews the lease on each role of `names` for `owner` until
+    /// `now_ms + ttl_ms`, where it is free, expired, or already `owner`'s,
+    /// in one statement per chunk; answers the names `owner` holds now.
     pub async fn try_leases(
         &self,
         names: &[String],
