@@ -155,9 +155,9 @@ impl RunRepository {
     }
 
     async fn catch_up(&self, run_id: Uuid, loaded: &mut Loaded) -> Result<(), StoreError> {
-        for stored in self.store.read_stream(run_id, loaded.version).await? {
-            loaded.state.apply(&stored.event);
-            loaded.version = stored.version;
+        for (version, event) in self.store.load_run(run_id, loaded.version).await? {
+            loaded.state.apply(&event);
+            loaded.version = version;
         }
         loaded.fresh = true;
         Ok(())

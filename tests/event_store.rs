@@ -103,9 +103,9 @@ async fn a_reader_never_passes_an_append_still_in_flight_on_postgres() {
         .await
         .unwrap();
     sqlx::query(
-        "INSERT INTO events (stream_id, version, event_type, schema_version, payload, recorded_at) \
-         SELECT stream_id, 2, event_type, schema_version, payload, recorded_at FROM events \
-         WHERE stream_id = $1 AND version = 1",
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+         payload, metadata) SELECT aggregate_type, aggregate_id, 2, event_type, event_version, \
+         payload, metadata FROM events WHERE aggregate_id = $1 AND sequence = 1",
     )
     .bind(slow.to_string())
     .execute(&mut slow_writer)

@@ -23,16 +23,18 @@ async fn dump_read_models(url: &str) -> Vec<String> {
     sqlx::any::install_default_drivers();
     let mut conn = AnyConnection::connect(url).await.expect("connect");
     let queries = [
-        "SELECT projection || '|' || run_id || '|' || CAST(position AS TEXT) || '|' || doc \
-         FROM read_models ORDER BY projection, run_id",
-        "SELECT run_id || '|' || status || '|' || created_at || '|' || updated_at || '|' || \
-         COALESCE(started_at, '-') || '|' || COALESCE(ended_at, '-') || '|' || \
-         CAST(archived AS TEXT) || '|' || CAST(deleted AS TEXT) || '|' || tags || '|' || search \
-         || '|' || doc FROM run_list ORDER BY run_id",
-        "SELECT run_id || '|' || CAST(seq AS TEXT) || '|' || event_type || '|' || ts || '|' || doc \
-         FROM canonical_events ORDER BY run_id, seq",
-        "SELECT CAST(position AS TEXT) || '|' || run_id || '|' || at || '|' || principal || '|' || \
-         action || '|' || doc FROM audit_log ORDER BY position",
+        "SELECT projection || '|' || model_key || '|' || CAST(position AS TEXT) || '|' || \
+         CAST(doc AS TEXT) FROM read_models ORDER BY projection, model_key",
+        "SELECT CAST(run_id AS TEXT) || '|' || status || '|' || CAST(created_at AS TEXT) || '|' || \
+         CAST(updated_at AS TEXT) || '|' || COALESCE(CAST(started_at AS TEXT), '-') || '|' || \
+         COALESCE(CAST(ended_at AS TEXT), '-') || '|' || CAST(archived AS TEXT) || '|' || \
+         CAST(deleted AS TEXT) || '|' || tags || '|' || search || '|' || CAST(doc AS TEXT) \
+         FROM run_list ORDER BY run_id",
+        "SELECT CAST(run_id AS TEXT) || '|' || CAST(seq AS TEXT) || '|' || event_type || '|' || \
+         CAST(ts AS TEXT) || '|' || CAST(doc AS TEXT) FROM canonical_events ORDER BY run_id, seq",
+        "SELECT CAST(position AS TEXT) || '|' || CAST(run_id AS TEXT) || '|' || CAST(at AS TEXT) \
+         || '|' || principal || '|' || action || '|' || CAST(doc AS TEXT) FROM audit_log \
+         ORDER BY position",
     ];
     let mut rows = Vec::new();
     for sql in queries {

@@ -1,8 +1,14 @@
 //! Domain events of a run: what happened, in the past tense.
 //!
 //! Appended to the run's stream and never changed. Each variant is stored
-//! with its name as the event type and [`RunEvent::schema_version`]; an old
+//! with its name as the event type and [`STORED_SCHEMA_VERSION`]; an old
 //! payload is upcast by [`RunEvent::from_stored`] before it is read.
+//!
+//! The stored form (schema version 2) is the event's serde form,
+//! `{"type": "<event type>", "data": {<fields, camelCase>}}`: what cqrs-es
+//! writes for a `DomainEvent`, so a row that postgres-es commits and a row
+//! that our store appends read the same way. Version 1 stored the `data`
+//! object alone; [`upcast`] wraps it.
 
 use crate::audit::Actor;
 use crate::canonical::CanonicalEvent;
@@ -180,34 +186,40 @@ impl RunEvent {
         }
     }
 
-    /// The schema version written with new events of this type. Bump it
-    /// when a payload changes shape, and teach `upcast` the old shape.
+    /// The schema version written with new events of this type: every type
+    /// is at [`STORED_SCHEMA_VERSION`]. Bump it when a payload changes shape,
+    /// and teach [`upcast`] the old shape.
     pub fn schema_version(&self) -> u32 {
-        1
+        STORED_SCHEMA_VERSION
     }
 
-    /// The payload as stored (the variant's fields, without the type tag).
-    pub fn to_stored(&self) -> Value {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(mut map)) => map.remove("data").unwrap_or(Value::Null),
-            _ => Value::Null,
-        }
+    /// The payload as stored: the event's serde form (see the module docs).
+    pub fn to_stored(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
     }
 
-    /// Loads a stored event, upcasting older schema versions first.
+    /// Loads a stored event, upcasting older schema versions first. The
+    /// payload's own type tag must be the row's event type.
     pub fn from_stored(
         event_type: &str,
         schema_version: u32,
         payload: Value,
     ) -> Result<RunEvent, EventLoadError> {
+        let load_error = |reason: String| EventLoadError {
+            event_type: event_type.to_string(),
+            schema_version,
+            reason,
+        };
         let payload = upcast(event_type, schema_version, payload);
-        serde_json::from_value(serde_json::json!({"type": event_type, "data": payload})).map_err(
-            |e| EventLoadError {
-                event_type: event_type.to_string(),
-                schema_version,
-                reason: e.to_string(),
-            },
-        )
+        let event: RunEvent =
+            serde_json::from_value(payload).map_err(|e| load_error(e.to_string()))?;
+        if event.event_type() != event_type {
+            return Err(load_error(format!(
+                "its payload holds a {} event",
+                event.event_type()
+            )));
+        }
+        Ok(event)
     }
 
     pub fn canonical(&self) -> Option<&CanonicalEvent> {
@@ -218,29 +230,61 @@ impl RunEvent {
     }
 }
 
-/// Moves an old payload to the current schema. Every event type is at
-/// version 1 today, so this is the identity; it is where a v1 → v2 rewrite
-/// goes when a schema moves on, so that old logs keep loading.
-fn upcast(_event_type: &str, _schema_version: u32, payload: Value) -> Value {
-    payload
+/// The schema version of the stored form written today (see the module
+/// docs for what each version holds).
+pub const STORED_SCHEMA_VERSION: u32 = 2;
+
+/// Moves a stored payload of `schema_version` to the current stored form.
+/// Version 1 held the `data` object alone: it is wrapped with its type.
+/// The one rule for both readers of the log: our store's and cqrs-es's
+/// (through the upcaster in `cqrs.rs`).
+pub fn upcast(event_type: &str, schema_version: u32, payload: Value) -> Value {
+    if schema_version < 2 {
+        serde_json::json!({"type": event_type, "data": payload})
+    } else {
+        payload
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn stored_form_round_trips_through_the_upcaster() {
-        let event = RunEvent::RunFailed {
+    fn failed() -> RunEvent {
+        RunEvent::RunFailed {
             error_code: "RUNTIME_UNAVAILABLE".into(),
             error_message: "connection refused".into(),
             at: Timestamp::from_unix_ms(1_000),
-        };
-        let stored = event.to_stored();
-        assert_eq!(stored["errorCode"], "RUNTIME_UNAVAILABLE");
+        }
+    }
+
+    #[test]
+    fn the_stored_form_round_trips() {
+        let event = failed();
+        let stored: Value = serde_json::from_str(&event.to_stored().unwrap()).unwrap();
+        assert_eq!(stored["type"], "RunFailed");
+        assert_eq!(stored["data"]["errorCode"], "RUNTIME_UNAVAILABLE");
         let loaded =
             RunEvent::from_stored(event.event_type(), event.schema_version(), stored).unwrap();
         assert_eq!(loaded, event);
+    }
+
+    #[test]
+    fn a_version_1_payload_is_upcast() {
+        let event = failed();
+        let v1 = serde_json::json!({
+            "errorCode": "RUNTIME_UNAVAILABLE",
+            "errorMessage": "connection refused",
+            "at": "1970-01-01T00:00:01.000Z",
+        });
+        assert_eq!(RunEvent::from_stored("RunFailed", 1, v1).unwrap(), event);
+    }
+
+    #[test]
+    fn a_payload_of_another_type_than_its_row_does_not_load() {
+        let stored: Value = serde_json::from_str(&failed().to_stored().unwrap()).unwrap();
+        let err = RunEvent::from_stored("RunStarted", 2, stored).unwrap_err();
+        assert!(err.reason.contains("RunFailed"), "{}", err.reason);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! A run is one event stream. [`RunCommand`]s ask for something to happen;
 //! [`decide`] checks a command against the folded [`RunState`] and answers
 //! with the [`RunEvent`]s to append (facts, in the past tense) or a
-//! [`DomainError`]; [`RunState::apply`] folds an event into the state.
+//! [`DomainError`]; [`RunState::apply`] folds an event into the state. The
+//! same pair is cqrs-es's `Aggregate` (`cqrs.rs`).
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of
 //! HTTP, gRPC or SQL. Clocks and identifiers come in through commands, so
@@ -12,6 +13,7 @@
 pub mod audit;
 pub mod canonical;
 pub mod command;
+pub mod cqrs;
 pub mod error;
 pub mod event;
 pub mod request;
@@ -23,6 +25,7 @@ pub mod time;
 pub use audit::{audited, Actor};
 pub use canonical::{CanonicalEvent, DerivedEvent, EventSource, Subject};
 pub use command::{MessageOutcome, OutboundMessage, RunCommand};
+pub use cqrs::{StoredFormUpcaster, RUN_AGGREGATE_TYPE};
 pub use error::DomainError;
 pub use event::{RawEnvelope, RunEvent};
 pub use request::{ExecutionRequest, FieldError};

@@ -11,6 +11,7 @@ use crate::event::RunEvent;
 use crate::request::ExecutionRequest;
 use crate::status::RunStatus;
 use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -37,7 +38,9 @@ fn denial_reasons(message: &str) -> Vec<String> {
 }
 
 /// What the aggregate needs to know to decide; folded from the run's events.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Serializable because cqrs-es's `Aggregate` is (for its snapshots, which
+/// we do not use).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
     pub run_id: Option<Uuid>,
     pub status: Option<RunStatus>,

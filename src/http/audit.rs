@@ -1,7 +1,7 @@
 //! `GET /audit`: who asked for what on which run, newest first, from the
 //! audit-log read model (folded from the log's `ActionAudited` facts).
 
-use super::body::{optional_run_id, query_int, text_param, time_bound, DayEdge};
+use super::body::{optional_run_id, query_int, storable_time, text_param, time_bound, DayEdge};
 use super::error::{ApiError, Problem};
 use super::AppState;
 use crate::store::read_models::AuditQuery;
@@ -55,9 +55,11 @@ pub async fn list(
         after_cursor: params
             .get("cursor")
             .map(|cursor| {
+                // The time part is compared with a time column: it must
+                // be one (PostgreSQL would refuse the cast with a 500).
                 cursor
                     .rsplit_once('|')
-                    .map(|(at, key)| (at.to_string(), key.to_string()))
+                    .and_then(|(at, key)| Some((storable_time(at)?.to_string(), key.to_string())))
                     .ok_or_else(|| ApiError::field("cursor", "not a cursor this service issued"))
             })
             .transpose()?,

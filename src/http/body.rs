@@ -164,9 +164,20 @@ pub enum DayEdge {
     End,
 }
 
+/// The instants a stored time can hold, in Unix milliseconds: from
+/// 0001-01-01T00:00:00Z (RFC 3339 allows year 0000, PostgreSQL's
+/// timestamptz has no year 0) to 9999-12-31T23:59:59.999Z (RFC 3339's
+/// four-digit years).
+const STORED_MS: std::ops::RangeInclusive<i64> = -62_135_596_800_000..=253_402_300_799_999;
+
+/// An RFC 3339 time that the stores' time columns can hold.
+pub fn storable_time(text: &str) -> Option<Timestamp> {
+    Timestamp::parse(text).filter(|ts| STORED_MS.contains(&ts.unix_ms()))
+}
+
 /// An optional time bound named `name`: RFC 3339, or a date taken at
-/// `edge` of that day (UTC); answered in the stored timestamps' text form,
-/// so it compares as text.
+/// `edge` of that day (UTC), from year 0001 on; answered in the stored
+/// timestamps' text form.
 pub fn time_bound(
     params: &HashMap<String, String>,
     name: &str,
@@ -175,8 +186,12 @@ pub fn time_bound(
     let Some(text) = params.get(name).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    if let Some(ts) = Timestamp::parse(text) {
-        return Ok(Some(ts.to_string()));
+    let out_of_range = || ApiError::field(name, "must be between 0001-01-01 and 9999-12-31");
+    if Timestamp::parse(text).is_some() {
+        return match storable_time(text) {
+            Some(ts) => Ok(Some(ts.to_string())),
+            None => Err(out_of_range()),
+        };
     }
     let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
         ApiError::field(
@@ -192,6 +207,9 @@ pub fn time_bound(
         DayEdge::Start => start,
         DayEdge::End => start + 86_400_000 - 1,
     };
+    if !STORED_MS.contains(&ms) {
+        return Err(out_of_range());
+    }
     Ok(Some(Timestamp::from_unix_ms(ms).to_string()))
 }
 

@@ -2,15 +2,23 @@
 //! (the embedded default) or PostgreSQL, behind one type.
 //!
 //! Both engines run the same statements through sqlx's `Any` driver; the
-//! few places where they differ are in [`Dialect`]. Optimistic concurrency
-//! is the `UNIQUE (stream_id, version)` constraint: a stale writer's insert
-//! fails with a unique violation and becomes [`AppendError::Conflict`].
+//! few places where they differ are in [`Dialect`]. The `events` table has
+//! postgres-es's layout (`aggregate_type`, `aggregate_id`, `sequence`,
+//! `event_type`, `event_version`, `payload`, `metadata`; its `db/init.sql`)
+//! plus the global `position` and, on PostgreSQL, the `tx_id` that keeps
+//! readers below in-flight commits. Optimistic concurrency is the
+//! `UNIQUE (aggregate_type, aggregate_id, sequence)` constraint: a stale
+//! writer's insert fails with a unique violation and becomes
+//! [`AppendError::Conflict`].
 
+mod aggregate_repository;
+mod columns;
 pub mod read_models;
 pub mod webhooks;
 
+use aggregate_repository::AggregateRepository;
 use aggregates::event::EventLoadError;
-use aggregates::{RunEvent, Timestamp};
+use aggregates::{RunEvent, Timestamp, RUN_AGGREGATE_TYPE};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
 use std::collections::HashSet;
@@ -28,6 +36,35 @@ pub enum Dialect {
     Postgres,
 }
 
+impl Dialect {
+    /// The cast after a text parameter bound into a `json` column (the
+    /// log's payload and metadata): the `Any` driver binds text, which
+    /// PostgreSQL does not assign to a JSON column uncast. SQLite keeps
+    /// JSON as text.
+    pub(crate) fn json_param(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "::json",
+        }
+    }
+
+    /// `column` read as text: the `Any` driver decodes no JSON type.
+    pub(crate) fn as_text(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => column.to_string(),
+            Dialect::Postgres => format!("{column}::text"),
+        }
+    }
+
+    /// The columns of a [`StoredEvent`], in the order `stored_event` reads.
+    fn event_columns(self) -> String {
+        format!(
+            "position, aggregate_id, sequence, event_type, event_version, {}",
+            self.as_text("payload")
+        )
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -42,6 +79,9 @@ pub enum StoreError {
     /// writer): its batch was rolled back.
     #[error("the checkpoint of {0} moved under its writer")]
     CheckpointMoved(String),
+    /// postgres-es's event repository failed to read a stream.
+    #[error("event repository: {0}")]
+    EventRepository(#[from] cqrs_es::persist::PersistenceError),
 }
 
 #[derive(Debug, Error)]
@@ -84,14 +124,21 @@ pub(crate) const INSERT_CHUNK: usize = 100;
 /// `($1, $2), ($3, $4)` for `rows` rows of `columns` parameters each: the
 /// VALUES list of a multi-row INSERT, in the syntax both engines accept.
 pub(crate) fn values_placeholders(rows: usize, columns: usize) -> String {
-    let mut sql = String::with_capacity(rows * columns * 5);
+    values_placeholders_cast(rows, &vec![""; columns])
+}
+
+/// [`values_placeholders`] with each column's parameter followed by its
+/// cast (`""` for none): `($1, $2::json)` for `["", "::json"]`.
+pub(crate) fn values_placeholders_cast(rows: usize, casts: &[&str]) -> String {
+    let columns = casts.len();
+    let mut sql = String::with_capacity(rows * columns * 8);
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..columns {
+        for (column, cast) in casts.iter().enumerate() {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", row * columns + column + 1));
+            sql.push_str(&format!("${}{cast}", row * columns + column + 1));
         }
         sql.push(')');
     }
@@ -104,6 +151,9 @@ pub struct EventStore {
     dialect: Dialect,
     appended: Arc<Notify>,
     url: Arc<str>,
+    /// On PostgreSQL, postgres-es's reader of a run's stream (see
+    /// [`EventStore::load_run`]).
+    aggregates: Option<Arc<AggregateRepository>>,
 }
 
 impl EventStore {
@@ -159,11 +209,16 @@ impl EventStore {
             }
             Dialect::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
+        let aggregates = match dialect {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some(Arc::new(AggregateRepository::connect(database_url).await?)),
+        };
         Ok(EventStore {
             pool,
             dialect,
             appended: Arc::new(Notify::new()),
             url: database_url.into(),
+            aggregates,
         })
     }
 
@@ -198,7 +253,7 @@ impl EventStore {
             return Ok(expected_version);
         }
         let stream = stream_id.to_string();
-        let recorded_at = Timestamp::now().to_string();
+        let metadata = event_metadata();
         let mut tx = self.pool.begin().await?;
         if let Some(key) = idempotency_key {
             let claimed = sqlx::query(
@@ -217,8 +272,9 @@ impl EventStore {
                 return Err(error.into());
             }
         }
-        let version =
-            insert_events(&mut tx, &stream, expected_version, events, &recorded_at).await?;
+        let version = self
+            .insert_events(&mut tx, &stream, expected_version, events, &metadata)
+            .await?;
         self.commit_append(tx).await?;
         Ok(version)
     }
@@ -230,13 +286,14 @@ impl EventStore {
         &self,
         streams: &[(Uuid, u64, Vec<RunEvent>)],
     ) -> Result<Vec<u64>, AppendError> {
-        let recorded_at = Timestamp::now().to_string();
+        let metadata = event_metadata();
         let mut tx = self.pool.begin().await?;
         let mut versions = Vec::with_capacity(streams.len());
         for (stream_id, expected_version, events) in streams {
             let stream = stream_id.to_string();
             versions.push(
-                insert_events(&mut tx, &stream, *expected_version, events, &recorded_at).await?,
+                self.insert_events(&mut tx, &stream, *expected_version, events, &metadata)
+                    .await?,
             );
         }
         self.commit_append(tx).await?;
@@ -257,6 +314,26 @@ impl EventStore {
         Ok(())
     }
 
+    /// The run's events after `after_version`, each with its version: what
+    /// the write side folds to decide. On PostgreSQL they are read through
+    /// postgres-es's `PostgresEventRepository` (the aggregate's repository,
+    /// over the same table); on SQLite by [`read_stream`](Self::read_stream).
+    pub async fn load_run(
+        &self,
+        run_id: Uuid,
+        after_version: u64,
+    ) -> Result<Vec<(u64, RunEvent)>, StoreError> {
+        match &self.aggregates {
+            Some(repository) => repository.events_after(run_id, after_version).await,
+            None => Ok(self
+                .read_stream(run_id, after_version)
+                .await?
+                .into_iter()
+                .map(|stored| (stored.version, stored.event))
+                .collect()),
+        }
+    }
+
     /// The stream's events after `after_version`, in order.
     pub async fn read_stream(
         &self,
@@ -274,15 +351,18 @@ impl EventStore {
         after_version: u64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT position, stream_id, version, event_type, schema_version, payload \
-             FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version LIMIT $3",
-        )
-        .bind(stream_id.to_string())
-        .bind(i64::try_from(after_version).unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!(
+            "SELECT {} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             AND sequence > $3 ORDER BY sequence LIMIT $4",
+            self.dialect.event_columns()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(RUN_AGGREGATE_TYPE)
+            .bind(stream_id.to_string())
+            .bind(i64::try_from(after_version).unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(stored_event).collect()
     }
 
@@ -294,20 +374,17 @@ impl EventStore {
         after_position: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let sql = match self.dialect {
+        let below_in_flight = match self.dialect {
             // SQLite commits one writer at a time, in position order.
-            Dialect::Sqlite => {
-                "SELECT position, stream_id, version, event_type, schema_version, payload \
-                 FROM events WHERE position > $1 ORDER BY position LIMIT $2"
-            }
-            Dialect::Postgres => {
-                "SELECT position, stream_id, version, event_type, schema_version, payload \
-                 FROM events WHERE position > $1 \
-                 AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                 ORDER BY position LIMIT $2"
-            }
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "AND tx_id < pg_snapshot_xmin(pg_current_snapshot())",
         };
-        let rows = sqlx::query(sql)
+        let sql = format!(
+            "SELECT {} FROM events WHERE position > $1 {below_in_flight} \
+             ORDER BY position LIMIT $2",
+            self.dialect.event_columns()
+        );
+        let rows = sqlx::query(&sql)
             .bind(after_position)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -348,8 +425,8 @@ impl EventStore {
     /// Runs whose stream has no terminal event: the ones to resume.
     pub async fn unfinished_runs(&self) -> Result<Vec<Uuid>, StoreError> {
         let rows = sqlx::query(
-            "SELECT stream_id FROM events WHERE event_type = 'RunRequested' \
-             AND stream_id NOT IN (SELECT stream_id FROM events \
+            "SELECT aggregate_id FROM events WHERE event_type = 'RunRequested' \
+             AND aggregate_id NOT IN (SELECT aggregate_id FROM events \
                  WHERE event_type IN ('RunCompleted', 'RunFailed', 'RunCancelled')) \
              ORDER BY position",
         )
@@ -477,44 +554,59 @@ impl EventStore {
     }
 }
 
-/// Inserts `events` into `stream` after `expected_version`, many rows a
-/// statement; answers the stream's new version. A row that exists already
-/// (another writer appended at that version) is a conflict.
-async fn insert_events(
-    tx: &mut Transaction<'static, Any>,
-    stream: &str,
-    expected_version: u64,
-    events: &[RunEvent],
-    recorded_at: &str,
-) -> Result<u64, AppendError> {
-    let mut version = expected_version;
-    for chunk in events.chunks(INSERT_CHUNK) {
-        let sql = format!(
-            "INSERT INTO events (stream_id, version, event_type, schema_version, payload, recorded_at) VALUES {}",
-            values_placeholders(chunk.len(), 6)
-        );
-        let mut query = sqlx::query(&sql);
-        for event in chunk {
-            version += 1;
-            let version = i64::try_from(version)
-                .map_err(|_| StoreError::Corrupt("stream version overflow".into()))?;
-            query = query
-                .bind(stream)
-                .bind(version)
-                .bind(event.event_type())
-                .bind(i64::from(event.schema_version()))
-                .bind(event.to_stored().to_string())
-                .bind(recorded_at);
+/// What an append records beside its events, as cqrs-es's metadata (a map
+/// of strings): when the control plane recorded them.
+fn event_metadata() -> String {
+    serde_json::json!({"recordedAt": Timestamp::now().to_string()}).to_string()
+}
+
+impl EventStore {
+    /// Inserts `events` into `stream` after `expected_version`, many rows a
+    /// statement; answers the stream's new version. A row that exists
+    /// already (another writer appended at that version) is a conflict.
+    async fn insert_events(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        stream: &str,
+        expected_version: u64,
+        events: &[RunEvent],
+        metadata: &str,
+    ) -> Result<u64, AppendError> {
+        let json = self.dialect.json_param();
+        let mut version = expected_version;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata) VALUES {}",
+                values_placeholders_cast(chunk.len(), &["", "", "", "", "", json, json])
+            );
+            let mut query = sqlx::query(&sql);
+            for event in chunk {
+                version += 1;
+                let version = i64::try_from(version)
+                    .map_err(|_| StoreError::Corrupt("stream version overflow".into()))?;
+                let payload = event
+                    .to_stored()
+                    .map_err(|e| StoreError::Corrupt(format!("event does not serialize: {e}")))?;
+                query = query
+                    .bind(RUN_AGGREGATE_TYPE)
+                    .bind(stream)
+                    .bind(version)
+                    .bind(event.event_type())
+                    .bind(event.schema_version().to_string())
+                    .bind(payload)
+                    .bind(metadata);
+            }
+            if let Err(error) = query.execute(&mut **tx).await {
+                return Err(if is_unique_violation(&error) {
+                    AppendError::Conflict
+                } else {
+                    error.into()
+                });
+            }
         }
-        if let Err(error) = query.execute(&mut **tx).await {
-            return Err(if is_unique_violation(&error) {
-                AppendError::Conflict
-            } else {
-                error.into()
-            });
-        }
+        Ok(version)
     }
-    Ok(version)
 }
 
 fn stored_event(row: &AnyRow) -> Result<StoredEvent, StoreError> {
@@ -522,19 +614,22 @@ fn stored_event(row: &AnyRow) -> Result<StoredEvent, StoreError> {
     let payload = serde_json::from_str(&payload)
         .map_err(|e| StoreError::Corrupt(format!("event payload is not JSON: {e}")))?;
     let event_type: String = row.try_get(3)?;
-    let schema_version: i64 = row.try_get(4)?;
+    let schema_version: String = row.try_get(4)?;
     let version: i64 = row.try_get(2)?;
     Ok(StoredEvent {
         position: row.try_get(0)?,
         stream_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
         version: u64::try_from(version)
             .map_err(|_| StoreError::Corrupt("negative version".into()))?,
-        event: RunEvent::from_stored(
-            &event_type,
-            u32::try_from(schema_version).unwrap_or(u32::MAX),
-            payload,
-        )?,
+        event: RunEvent::from_stored(&event_type, parse_schema_version(&schema_version), payload)?,
     })
+}
+
+/// A row's `event_version` as our schema version; one that is not a
+/// number is past every version this build knows, so its payload is
+/// read as the current stored form (and fails to load if it is not).
+pub(crate) fn parse_schema_version(text: &str) -> u32 {
+    text.parse().unwrap_or(u32::MAX)
 }
 
 pub(crate) fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
@@ -577,6 +672,10 @@ mod tests {
         assert_eq!(
             super::values_placeholders(2, 3),
             "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(
+            super::values_placeholders_cast(2, &["", "::json"]),
+            "($1, $2::json), ($3, $4::json)"
         );
     }
 }

@@ -1,8 +1,10 @@
 //! Storage of the read side: projector checkpoints, one JSON document per
-//! (projection, run), and the canonical-event index. Everything here is
-//! disposable and rebuilt from the log.
+//! (projection, key), the run list, the canonical-event index and the
+//! audit log. Everything here is disposable and rebuilt from the log. On
+//! PostgreSQL documents are jsonb, run ids uuid and times timestamptz
+//! (`columns.rs` says how values cross into them).
 
-use super::{values_placeholders, Dialect, EventStore, StoreError, INSERT_CHUNK};
+use super::{values_placeholders_cast, Dialect, EventStore, StoreError, INSERT_CHUNK};
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
@@ -178,6 +180,7 @@ pub enum ProjectionTable {
 /// A projector's writes for one batch, committed with its checkpoint.
 pub struct ProjectionBatch<'a> {
     tx: Transaction<'a, Any>,
+    dialect: Dialect,
 }
 
 /// The WHERE clause of a list query, built condition by condition, with
@@ -304,24 +307,19 @@ impl EventStore {
         let id = run_id.to_string();
         let mut tx = self.pool().begin().await?;
         for projection in documents {
-            sqlx::query("DELETE FROM read_models WHERE projection = $1 AND run_id = $2")
+            sqlx::query("DELETE FROM read_models WHERE projection = $1 AND model_key = $2")
                 .bind(*projection)
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM run_list WHERE run_id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM canonical_events WHERE run_id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM audit_log WHERE run_id = $1")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
+        let uuid = self.dialect().uuid_param();
+        for table in ["run_list", "canonical_events", "audit_log"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE run_id = $1{uuid}"))
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -335,6 +333,7 @@ impl EventStore {
 
     /// The run summary documents a query selects, and how many match it.
     pub async fn list_runs(&self, query: &RunQuery) -> Result<(Vec<String>, i64), StoreError> {
+        let time = self.dialect().time_param();
         let mut filter = Filter::default();
         filter.add("deleted = 0");
         if !query.include_archived {
@@ -345,10 +344,10 @@ impl EventStore {
             filter.contains("tags", &format!(",{tag},"));
         }
         if let Some(after) = &query.created_after {
-            filter.with("created_at > ?", after.clone());
+            filter.with(&format!("created_at > ?{time}"), after.clone());
         }
         if let Some(before) = &query.created_before {
-            filter.with("created_at <= ?", before.clone());
+            filter.with(&format!("created_at <= ?{time}"), before.clone());
         }
         if let Some(search) = query.search.as_ref().filter(|s| !s.is_empty()) {
             filter.contains("search", &search.to_lowercase());
@@ -376,9 +375,11 @@ impl EventStore {
         &self,
         query: &EventQuery,
     ) -> Result<(Vec<(String, i64)>, i64), StoreError> {
+        let dialect = self.dialect();
+        let (uuid, time) = (dialect.uuid_param(), dialect.time_param());
         let mut filter = Filter::default();
         if let Some(run_id) = query.run_id {
-            filter.with("run_id = ?", run_id.to_string());
+            filter.with(&format!("run_id = ?{uuid}"), run_id.to_string());
         }
         if let Some(scenario) = query.scenario_ref.as_ref().filter(|s| !s.is_empty()) {
             let runs = filter.contains_clause("scenario_ref", &scenario.to_lowercase());
@@ -387,10 +388,10 @@ impl EventStore {
             ));
         }
         if let Some(after) = &query.after_ts {
-            filter.with("ts > ?", after.clone());
+            filter.with(&format!("ts > ?{time}"), after.clone());
         }
         if let Some(before) = &query.before_ts {
-            filter.with("ts <= ?", before.clone());
+            filter.with(&format!("ts <= ?{time}"), before.clone());
         }
         filter.any_of("event_type", &query.types);
         let total = self.count_rows("canonical_events", &filter).await?;
@@ -400,7 +401,8 @@ impl EventStore {
             None => ("position", "position, run_id, seq"),
         };
         let sql = format!(
-            "SELECT doc, {key} FROM canonical_events WHERE {} AND {key} > ${} ORDER BY {order} LIMIT ${}",
+            "SELECT {}, {key} FROM canonical_events WHERE {} AND {key} > ${} ORDER BY {order} LIMIT ${}",
+            dialect.as_text("doc"),
             filter.sql(),
             filter.args.len() + 1,
             filter.args.len() + 2
@@ -427,9 +429,11 @@ impl EventStore {
     /// the cursor of its last entry (`at|key`: rows that arrive between
     /// pages neither repeat nor shift the next one).
     pub async fn query_audit(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
+        let dialect = self.dialect();
+        let (uuid, time) = (dialect.uuid_param(), dialect.time_param());
         let mut filter = Filter::default();
         if let Some(run_id) = query.run_id {
-            filter.with("run_id = ?", run_id.to_string());
+            filter.with(&format!("run_id = ?{uuid}"), run_id.to_string());
         }
         if let Some(principal) = query.principal.as_ref().filter(|p| !p.is_empty()) {
             filter.contains("principal", principal);
@@ -444,14 +448,14 @@ impl EventStore {
             filter.with("resource_id = ?", resource_id.clone());
         }
         if let Some(after) = &query.after {
-            filter.with("at > ?", after.clone());
+            filter.with(&format!("at > ?{time}"), after.clone());
         }
         if let Some(before) = &query.before {
-            filter.with("at <= ?", before.clone());
+            filter.with(&format!("at <= ?{time}"), before.clone());
         }
         // A run entry's key is its log position, zero-padded so that keys
         // sort as numbers; an operation entry's, its time-ordered UUID.
-        let position_key = match self.dialect() {
+        let position_key = match dialect {
             Dialect::Sqlite => "'L' || substr('0000000000000000000' || position, -19, 19)",
             Dialect::Postgres => "'L' || lpad(position::text, 19, '0')",
         };
@@ -464,14 +468,16 @@ impl EventStore {
         let mut offset = query.offset;
         if let Some((at, key)) = &query.after_cursor {
             filter.with_all(
-                "(at < ? OR (at = ? AND entry_key < ?))",
+                &format!("(at < ?{time} OR (at = ?{time} AND entry_key < ?))"),
                 [at.clone(), at.clone(), key.clone()],
             );
             offset = 0;
         }
         let sql = format!(
-            "SELECT doc, at, entry_key FROM {entries} WHERE {} \
+            "SELECT {}, {}, entry_key FROM {entries} WHERE {} \
              ORDER BY at DESC, entry_key DESC LIMIT ${} OFFSET ${}",
+            dialect.as_text("doc"),
+            dialect.time_text("at"),
             filter.sql(),
             filter.args.len() + 1,
             filter.args.len() + 2
@@ -489,7 +495,7 @@ impl EventStore {
         let mut docs = Vec::with_capacity(rows.len());
         let mut next = None;
         for row in rows.iter().take(usize::try_from(query.limit).unwrap_or(0)) {
-            docs.push(row.try_get::<String, _>(0)?);
+            docs.push(dialect.doc_from_db(row.try_get::<String, _>(0)?));
             next = Some(format!(
                 "{}|{}",
                 row.try_get::<String, _>(1)?,
@@ -505,19 +511,23 @@ impl EventStore {
 
     /// Records an audit fact about a configuration command.
     pub async fn record_operation(&self, entry: &OperationAudit) -> Result<(), StoreError> {
-        sqlx::query(
+        let dialect = self.dialect();
+        let sql = format!(
             "INSERT INTO operation_audit (id, at, principal, action, resource, resource_id, doc) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(entry.id.as_str())
-        .bind(entry.at.as_str())
-        .bind(entry.principal.as_str())
-        .bind(entry.action.as_str())
-        .bind(entry.resource.as_str())
-        .bind(entry.resource_id.as_deref())
-        .bind(entry.doc.as_str())
-        .execute(self.pool())
-        .await?;
+             VALUES ($1, $2{}, $3, $4, $5, $6, $7{})",
+            dialect.time_param(),
+            dialect.doc_param()
+        );
+        sqlx::query(&sql)
+            .bind(entry.id.as_str())
+            .bind(entry.at.as_str())
+            .bind(entry.principal.as_str())
+            .bind(entry.action.as_str())
+            .bind(entry.resource.as_str())
+            .bind(entry.resource_id.as_deref())
+            .bind(dialect.doc_to_db(&entry.doc).as_ref())
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
@@ -544,7 +554,8 @@ impl EventStore {
         let condition = filter.sql();
         let total = self.count_rows(table, filter).await?;
         let sql = format!(
-            "SELECT doc FROM {table} WHERE {condition} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            "SELECT {} FROM {table} WHERE {condition} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            self.dialect().as_text("doc"),
             filter.args.len() + 1,
             filter.args.len() + 2
         );
@@ -557,7 +568,7 @@ impl EventStore {
             .bind(offset)
             .fetch_all(self.pool())
             .await?;
-        Ok((docs, total))
+        Ok((self.docs_from_db(docs), total))
     }
 
     /// The documents of `projection` for these runs (missing ones left out).
@@ -570,7 +581,8 @@ impl EventStore {
         for chunk in run_ids.chunks(400) {
             let marks: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT doc FROM read_models WHERE projection = $1 AND run_id IN ({})",
+                "SELECT {} FROM read_models WHERE projection = $1 AND model_key IN ({})",
+                self.dialect().as_text("doc"),
                 marks.join(", ")
             );
             let mut select = sqlx::query(&sql).bind(projection);
@@ -578,7 +590,7 @@ impl EventStore {
                 select = select.bind(run_id.to_string());
             }
             for row in select.fetch_all(self.pool()).await? {
-                docs.push(row.try_get(0)?);
+                docs.push(self.dialect().doc_from_db(row.try_get(0)?));
             }
         }
         Ok(docs)
@@ -614,11 +626,31 @@ impl EventStore {
 
     /// Every document of a projection (e.g. all agents' metrics).
     pub async fn read_models_of(&self, projection: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT doc FROM read_models WHERE projection = $1 ORDER BY run_id")
+        let sql = format!(
+            "SELECT {} FROM read_models WHERE projection = $1 ORDER BY model_key",
+            self.dialect().as_text("doc")
+        );
+        let docs = sqlx::query_scalar(&sql)
             .bind(projection)
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+        Ok(self.docs_from_db(docs))
+    }
+
+    /// Documents as they were written (see `columns.rs`).
+    fn docs_from_db(&self, docs: Vec<String>) -> Vec<String> {
+        docs.into_iter()
+            .map(|doc| self.dialect().doc_from_db(doc))
+            .collect()
+    }
+
+    /// The one document a query selects, if any, as it was written.
+    async fn one_doc<'q>(
+        &self,
+        query: sqlx::query::QueryScalar<'q, Any, String, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Option<String>, StoreError> {
+        let doc = query.fetch_optional(self.pool()).await?;
+        Ok(doc.map(|doc| self.dialect().doc_from_db(doc)))
     }
 
     /// A document of `read_models` by its key (a run id, or another key
@@ -628,21 +660,25 @@ impl EventStore {
         projection: &str,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT doc FROM read_models WHERE projection = $1 AND run_id = $2")
-            .bind(projection)
-            .bind(key)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.map(|row| row.try_get(0)).transpose()?)
+        let sql = format!(
+            "SELECT {} FROM read_models WHERE projection = $1 AND model_key = $2",
+            self.dialect().as_text("doc")
+        );
+        let key = self.dialect().key_to_db(key);
+        self.one_doc(sqlx::query_scalar(&sql).bind(projection).bind(key.as_ref()))
+            .await
     }
 
     /// The stored run summary of the run list.
     pub async fn run_row(&self, run_id: Uuid) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT doc FROM run_list WHERE run_id = $1")
-            .bind(run_id.to_string())
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.map(|row| row.try_get(0)).transpose()?)
+        let dialect = self.dialect();
+        let sql = format!(
+            "SELECT {} FROM run_list WHERE run_id = $1{}",
+            dialect.as_text("doc"),
+            dialect.uuid_param()
+        );
+        self.one_doc(sqlx::query_scalar(&sql).bind(run_id.to_string()))
+            .await
     }
 
     pub async fn checkpoint(&self, projector: &str) -> Result<i64, StoreError> {
@@ -672,19 +708,18 @@ impl EventStore {
         run_id: Uuid,
         seq: u64,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(
-            "SELECT doc FROM read_models WHERE projection = $1 AND run_id > $2 AND run_id <= $3 \
-             ORDER BY run_id DESC LIMIT 1",
+        let sql = format!(
+            "SELECT {} FROM read_models WHERE projection = $1 AND model_key > $2 \
+             AND model_key <= $3 ORDER BY model_key DESC LIMIT 1",
+            self.dialect().as_text("doc")
+        );
+        self.one_doc(
+            sqlx::query_scalar(&sql)
+                .bind(crate::projector::SNAPSHOTS)
+                .bind(format!("{run_id}@"))
+                .bind(crate::projector::snapshot_key(run_id, seq)),
         )
-        .bind(crate::projector::SNAPSHOTS)
-        .bind(format!("{run_id}@"))
-        .bind(crate::projector::snapshot_key(run_id, seq))
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(match row {
-            Some(row) => Some(row.try_get(0)?),
-            None => None,
-        })
+        .await
     }
 
     /// Canonical events of a run with `seq > after_seq`, in order, as JSON.
@@ -694,20 +729,25 @@ impl EventStore {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT doc FROM canonical_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(run_id.to_string())
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+        let dialect = self.dialect();
+        let sql = format!(
+            "SELECT {} FROM canonical_events WHERE run_id = $1{} AND seq > $2 \
+             ORDER BY seq LIMIT $3",
+            dialect.as_text("doc"),
+            dialect.uuid_param()
+        );
+        Ok(sqlx::query_scalar(&sql)
+            .bind(run_id.to_string())
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?)
     }
 
     pub async fn begin_projection(&self) -> Result<ProjectionBatch<'static>, StoreError> {
         Ok(ProjectionBatch {
             tx: self.pool().begin().await?,
+            dialect: self.dialect(),
         })
     }
 }
@@ -720,19 +760,24 @@ impl ProjectionBatch<'_> {
         &mut self,
         documents: Vec<(&str, &str, &str, i64)>,
     ) -> Result<(), StoreError> {
+        let dialect = self.dialect;
         let documents = last_per_key(documents, |(projection, key, _, _)| (*projection, *key));
         for chunk in documents.chunks(INSERT_CHUNK) {
             let sql = format!(
-                "INSERT INTO read_models (projection, run_id, doc, position) VALUES {} \
-                 ON CONFLICT (projection, run_id) DO UPDATE SET doc = excluded.doc, position = excluded.position",
-                values_placeholders(chunk.len(), 4)
+                "INSERT INTO read_models (projection, model_key, doc, position) VALUES {} \
+                 ON CONFLICT (projection, model_key) DO UPDATE SET doc = excluded.doc, position = excluded.position",
+                values_placeholders_cast(chunk.len(), &["", "", dialect.doc_param(), ""])
             );
+            let docs: Vec<_> = chunk
+                .iter()
+                .map(|(_, key, doc, _)| (dialect.key_to_db(key), dialect.doc_to_db(doc)))
+                .collect();
             let mut query = sqlx::query(&sql);
-            for (projection, key, doc, position) in chunk {
+            for ((projection, _, _, position), (key, doc)) in chunk.iter().zip(&docs) {
                 query = query
                     .bind(*projection)
-                    .bind(*key)
-                    .bind(*doc)
+                    .bind(key.as_ref())
+                    .bind(doc.as_ref())
                     .bind(*position);
             }
             query.execute(&mut *self.tx).await?;
@@ -742,6 +787,15 @@ impl ProjectionBatch<'_> {
 
     /// Upserts run-list rows, many a statement (the last row of a run wins).
     async fn upsert_run_rows(&mut self, rows: Vec<&RunRow>) -> Result<(), StoreError> {
+        let dialect = self.dialect;
+        let (uuid, time, doc) = (
+            dialect.uuid_param(),
+            dialect.time_param(),
+            dialect.doc_param(),
+        );
+        let casts = [
+            uuid, "", time, time, time, time, "", "", "", "", doc, "", "",
+        ];
         let rows = last_per_key(rows, |row| row.run_id);
         for chunk in rows.chunks(INSERT_CHUNK / 2) {
             let sql = format!(
@@ -752,10 +806,14 @@ impl ProjectionBatch<'_> {
                  archived = excluded.archived, deleted = excluded.deleted, tags = excluded.tags, \
                  search = excluded.search, doc = excluded.doc, environment = excluded.environment, \
                  scenario_ref = excluded.scenario_ref",
-                values_placeholders(chunk.len(), 13)
+                values_placeholders_cast(chunk.len(), &casts)
             );
+            let docs: Vec<_> = chunk
+                .iter()
+                .map(|row| dialect.doc_to_db(&row.doc))
+                .collect();
             let mut query = sqlx::query(&sql);
-            for row in chunk {
+            for (row, doc) in chunk.iter().zip(&docs) {
                 query = query
                     .bind(row.run_id.to_string())
                     .bind(&row.status)
@@ -767,7 +825,7 @@ impl ProjectionBatch<'_> {
                     .bind(i64::from(row.deleted))
                     .bind(index_text(&row.tags))
                     .bind(index_text(&row.search))
-                    .bind(&row.doc)
+                    .bind(doc.as_ref())
                     .bind(row.environment.as_deref().map(index_text))
                     .bind(row.scenario_ref.as_deref().map(index_text));
             }
@@ -781,6 +839,13 @@ impl ProjectionBatch<'_> {
     /// every model of hundreds of runs), the other rows one statement each,
     /// in order.
     pub async fn write_all(&mut self, writes: &[ModelWrite]) -> Result<(), StoreError> {
+        let dialect = self.dialect;
+        let (uuid, time, doc_cast, json) = (
+            dialect.uuid_param(),
+            dialect.time_param(),
+            dialect.doc_param(),
+            dialect.json_param(),
+        );
         let mut events = Vec::new();
         let mut documents = Vec::new();
         let mut run_rows = Vec::new();
@@ -802,20 +867,22 @@ impl ProjectionBatch<'_> {
                 } => documents.push((*projection, key.as_str(), doc.as_str(), *position)),
                 ModelWrite::RunRow(row) => run_rows.push(row),
                 ModelWrite::AuditEntry(row) => {
-                    sqlx::query(
+                    let sql = format!(
                         "INSERT INTO audit_log (position, run_id, at, principal, action, doc, resource, \
-                         resource_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (position) DO NOTHING",
-                    )
-                    .bind(row.position)
-                    .bind(row.run_id.to_string())
-                    .bind(row.at.as_str())
-                    .bind(row.principal.as_str())
-                    .bind(row.action.as_str())
-                    .bind(row.doc.as_str())
-                    .bind(row.resource.as_str())
-                    .bind(row.resource_id.as_str())
-                    .execute(&mut *self.tx)
-                    .await?;
+                         resource_id) VALUES ($1, $2{uuid}, $3{time}, $4, $5, $6{doc_cast}, $7, $8) \
+                         ON CONFLICT (position) DO NOTHING"
+                    );
+                    sqlx::query(&sql)
+                        .bind(row.position)
+                        .bind(row.run_id.to_string())
+                        .bind(row.at.as_str())
+                        .bind(row.principal.as_str())
+                        .bind(row.action.as_str())
+                        .bind(dialect.doc_to_db(&row.doc).as_ref())
+                        .bind(row.resource.as_str())
+                        .bind(row.resource_id.as_str())
+                        .execute(&mut *self.tx)
+                        .await?;
                 }
                 ModelWrite::QueuedDelivery(delivery) => {
                     sqlx::query(
@@ -850,7 +917,7 @@ impl ProjectionBatch<'_> {
             let sql = format!(
                 "INSERT INTO canonical_events (run_id, seq, event_type, ts, doc, position) VALUES {} \
                  ON CONFLICT (run_id, seq) DO NOTHING",
-                values_placeholders(chunk.len(), 6)
+                values_placeholders_cast(chunk.len(), &[uuid, "", "", time, json, ""])
             );
             let mut query = sqlx::query(&sql);
             for (run_id, seq, event_type, ts, doc, position) in chunk {

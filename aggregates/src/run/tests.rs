@@ -1,9 +1,12 @@
-//! Given / when / then tests of the run aggregate.
+//! Given / when / then tests of the run aggregate, in cqrs-es's
+//! `TestFramework`: given the events of a history, when a command is
+//! handled (our `decide`), then these events or this error.
 
 use super::*;
 use crate::canonical::DerivedEvent;
 use crate::command::OutboundMessage;
 use crate::event::RawEnvelope;
+use cqrs_es::test::{AggregateTestExecutor, TestFramework};
 use serde_json::json;
 
 const T: Timestamp = Timestamp::from_unix_ms(1_700_000_000_000);
@@ -25,18 +28,31 @@ fn request() -> Box<ExecutionRequest> {
     )
 }
 
-/// Decides each command on the state folded so far, applying its events.
-fn given(commands: &[RunCommand]) -> (RunState, Vec<RunEvent>) {
-    let mut state = RunState::default();
+/// The framework over `events`.
+fn given(events: &[RunEvent]) -> AggregateTestExecutor<RunState> {
+    TestFramework::<RunState>::with(()).given(events.to_vec())
+}
+
+/// The events a history of accepted commands leaves in the log, each
+/// command handled by the framework on the events before it.
+fn history(commands: &[RunCommand]) -> Vec<RunEvent> {
     let mut log = Vec::new();
     for command in commands {
-        let events = decide(&state, command).expect("given commands are accepted");
-        for event in &events {
-            state.apply(event);
-        }
+        let events = given(&log)
+            .when(command.clone())
+            .inspect_result()
+            .expect("the history's commands are accepted");
         log.extend(events);
     }
-    (state, log)
+    log
+}
+
+/// The events `command` yields after `history`.
+fn accepted(history: &[RunEvent], command: RunCommand) -> Vec<RunEvent> {
+    given(history)
+        .when(command)
+        .inspect_result()
+        .expect("the command is accepted")
 }
 
 fn request_run() -> RunCommand {
@@ -99,27 +115,26 @@ fn canonical_types(events: &[RunEvent]) -> Vec<&str> {
 
 #[test]
 fn a_run_is_requested_once() {
-    let (state, events) = given(&[request_run()]);
-    assert_eq!(state.status, Some(RunStatus::Queued));
+    let events = accepted(&[], request_run());
+    assert_eq!(RunState::fold(&events).status, Some(RunStatus::Queued));
     assert_eq!(canonical_types(&events), vec!["run.created"]);
-    assert_eq!(
-        decide(&state, &request_run()),
-        Err(DomainError::RunAlreadyExists)
-    );
+    given(&events)
+        .when(request_run())
+        .then_expect_error(DomainError::RunAlreadyExists);
 }
 
 #[test]
 fn commands_on_a_missing_run_are_refused() {
-    assert_eq!(
-        decide(&RunState::default(), &RunCommand::StartRun { at: T }),
-        Err(DomainError::RunNotFound)
-    );
+    TestFramework::<RunState>::with(())
+        .given_no_previous_events()
+        .when(RunCommand::StartRun { at: T })
+        .then_expect_error(DomainError::RunNotFound);
 }
 
 #[test]
 fn binding_sees_every_declared_participant_and_the_stream_makes_it_running() {
-    let (state, events) = given(&bound_run());
-    assert_eq!(state.status, Some(RunStatus::Running));
+    let events = history(&bound_run());
+    assert_eq!(RunState::fold(&events).status, Some(RunStatus::Running));
     assert_eq!(
         canonical_types(&events),
         vec![
@@ -148,32 +163,30 @@ fn binding_sees_every_declared_participant_and_the_stream_makes_it_running() {
 fn an_envelope_is_recorded_exactly_once_and_in_order() {
     let mut commands = bound_run();
     commands.push(envelope(1, "alpha"));
-    let (state, _) = given(&commands);
-    assert_eq!(state.recorded_ordinals, 1);
-    assert_eq!(
-        decide(&state, &envelope(1, "alpha")),
-        Err(DomainError::EnvelopeAlreadyRecorded { ordinal: 1 })
-    );
-    assert_eq!(
-        decide(&state, &envelope(3, "alpha")),
-        Err(DomainError::EnvelopeOrdinalGap {
+    let events = history(&commands);
+    assert_eq!(RunState::fold(&events).recorded_ordinals, 1);
+    given(&events)
+        .when(envelope(1, "alpha"))
+        .then_expect_error(DomainError::EnvelopeAlreadyRecorded { ordinal: 1 });
+    given(&events)
+        .when(envelope(3, "alpha"))
+        .then_expect_error(DomainError::EnvelopeOrdinalGap {
             expected: 2,
-            got: 3
-        })
-    );
+            got: 3,
+        });
 }
 
 #[test]
 fn an_undeclared_sender_is_seen_the_first_time_only() {
     let mut commands = bound_run();
     commands.push(envelope(1, "outsider"));
-    let (state, events) = given(&commands);
+    let events = history(&commands);
     let types = canonical_types(&events);
     assert_eq!(
         &types[types.len() - 2..],
         ["participant.seen", "message.received"]
     );
-    let again = decide(&state, &envelope(2, "outsider")).unwrap();
+    let again = accepted(&events, envelope(2, "outsider"));
     assert_eq!(canonical_types(&again), vec!["message.received"]);
 }
 
@@ -184,23 +197,19 @@ fn a_terminal_run_refuses_further_transitions() {
         session_state: "RESOLVED".into(),
         at: T,
     });
-    let (state, events) = given(&commands);
-    assert_eq!(state.status, Some(RunStatus::Completed));
+    let events = history(&commands);
+    assert_eq!(RunState::fold(&events).status, Some(RunStatus::Completed));
     assert_eq!(canonical_types(&events).last(), Some(&"run.completed"));
-    assert_eq!(
-        decide(
-            &state,
-            &RunCommand::FailRun {
-                error_code: "X".into(),
-                error_message: "late".into(),
-                at: T
-            }
-        ),
-        Err(DomainError::InvalidTransition {
-            from: RunStatus::Completed,
-            to: RunStatus::Failed
+    given(&events)
+        .when(RunCommand::FailRun {
+            error_code: "X".into(),
+            error_message: "late".into(),
+            at: T,
         })
-    );
+        .then_expect_error(DomainError::InvalidTransition {
+            from: RunStatus::Completed,
+            to: RunStatus::Failed,
+        });
 }
 
 #[test]
@@ -210,24 +219,24 @@ fn suspend_and_resume_alternate() {
         reason: None,
         at: T,
     });
-    let (state, _) = given(&commands);
-    assert_eq!(state.status, Some(RunStatus::Suspended));
-    assert!(decide(
-        &state,
-        &RunCommand::SuspendRun {
+    let events = history(&commands);
+    assert_eq!(RunState::fold(&events).status, Some(RunStatus::Suspended));
+    given(&events)
+        .when(RunCommand::SuspendRun {
             reason: None,
-            at: T
-        }
-    )
-    .is_err());
-    let resumed = decide(
-        &state,
-        &RunCommand::ResumeRun {
+            at: T,
+        })
+        .then_expect_error(DomainError::InvalidTransition {
+            from: RunStatus::Suspended,
+            to: RunStatus::Suspended,
+        });
+    let resumed = accepted(
+        &events,
+        RunCommand::ResumeRun {
             reason: None,
             at: T,
         },
-    )
-    .unwrap();
+    );
     assert_eq!(canonical_types(&resumed), vec!["run.resumed"]);
 }
 
@@ -251,8 +260,12 @@ fn a_refused_message_is_recorded_as_send_failed() {
         derived: vec![DerivedEvent::new(types::SIGNAL_EMITTED, None, json!({}))],
         at: T,
     });
-    let (state, events) = given(&commands);
-    assert_eq!(state.status, Some(RunStatus::Running), "the run goes on");
+    let events = history(&commands);
+    assert_eq!(
+        RunState::fold(&events).status,
+        Some(RunStatus::Running),
+        "the run goes on"
+    );
     let failed = events.last().and_then(RunEvent::canonical).unwrap();
     assert_eq!(failed.event_type, "message.send_failed");
     assert_eq!(failed.data["errorCode"], "FORBIDDEN");
@@ -276,31 +289,34 @@ fn a_sent_message_carries_what_received_would_and_a_policy_refusal_is_denied() {
         details: details.as_object().cloned().unwrap(),
         subject: Some(Subject::new("decision", "c-9")),
     };
-    let mut commands = bound_run();
-    commands.push(RunCommand::RecordOutboundMessage {
-        message: message.clone(),
-        outcome: MessageOutcome::Accepted,
-        derived: vec![],
-        at: T,
-    });
-    let (_, events) = given(&commands);
+    let bound = history(&bound_run());
+    let events = accepted(
+        &bound,
+        RunCommand::RecordOutboundMessage {
+            message: message.clone(),
+            outcome: MessageOutcome::Accepted,
+            derived: vec![],
+            at: T,
+        },
+    );
     let sent = events.last().and_then(RunEvent::canonical).unwrap();
     assert_eq!(sent.event_type, "message.sent");
     assert_eq!(sent.subject, Some(Subject::new("decision", "c-9")));
     assert_eq!(sent.data["sender"], "lead");
     assert_eq!(sent.data["decodedPayload"]["commitmentId"], "c-9");
 
-    let mut commands = bound_run();
-    commands.push(RunCommand::RecordOutboundMessage {
-        message,
-        outcome: MessageOutcome::Refused {
-            code: "POLICY_DENIED".into(),
-            message: "quorum not reached".into(),
+    let events = accepted(
+        &bound,
+        RunCommand::RecordOutboundMessage {
+            message,
+            outcome: MessageOutcome::Refused {
+                code: "POLICY_DENIED".into(),
+                message: "quorum not reached".into(),
+            },
+            derived: vec![],
+            at: T,
         },
-        derived: vec![],
-        at: T,
-    });
-    let (_, events) = given(&commands);
+    );
     let types = canonical_types(&events);
     assert_eq!(
         types[types.len() - 2..],
@@ -313,53 +329,67 @@ fn a_sent_message_carries_what_received_would_and_a_policy_refusal_is_denied() {
 
 #[test]
 fn deciding_is_deterministic() {
-    let (state, _) = given(&bound_run());
-    assert_eq!(
-        decide(&state, &envelope(1, "beta")),
-        decide(&state, &envelope(1, "beta"))
-    );
+    let bound = history(&bound_run());
+    let first = accepted(&bound, envelope(1, "beta"));
+    given(&bound)
+        .when(envelope(1, "beta"))
+        .then_expect_events(first);
 }
 
 #[test]
 fn a_run_that_starts_running_gets_one_trace_artifact() {
-    let (state, events) = given(&bound_run());
+    let events = history(&bound_run());
     let types = canonical_types(&events);
     assert_eq!(types.last(), Some(&"artifact.created"));
-    assert!(state.trace_artifact_registered);
-    let again = decide(
-        &state,
-        &RunCommand::OpenStream {
+    assert!(RunState::fold(&events).trace_artifact_registered);
+    let again = accepted(
+        &events,
+        RunCommand::OpenStream {
             after_sequence: 3,
             reconnect: true,
             at: T,
         },
-    )
-    .unwrap();
+    );
     assert_eq!(canonical_types(&again), vec!["session.stream.opened"]);
 }
 
 #[test]
 fn only_ended_runs_are_archived_or_deleted_and_deleted_runs_are_gone() {
-    let (running, _) = given(&bound_run());
-    assert!(matches!(
-        decide(&running, &RunCommand::DeleteRun { at: T }),
-        Err(DomainError::RunNotEnded { .. })
-    ));
+    let running = history(&bound_run());
+    let refused = given(&running)
+        .when(RunCommand::DeleteRun { at: T })
+        .inspect_result();
+    assert!(
+        matches!(refused, Err(DomainError::RunNotEnded { .. })),
+        "{refused:?}"
+    );
     let mut commands = bound_run();
     commands.push(RunCommand::CancelRun {
         reason: None,
         at: T,
     });
     commands.push(RunCommand::ArchiveRun { at: T });
-    let (archived, _) = given(&commands);
-    assert_eq!(
-        decide(&archived, &RunCommand::ArchiveRun { at: T }),
-        Err(DomainError::RunAlreadyArchived)
-    );
+    let archived = history(&commands);
+    given(&archived)
+        .when(RunCommand::ArchiveRun { at: T })
+        .then_expect_error(DomainError::RunAlreadyArchived);
     commands.push(RunCommand::DeleteRun { at: T });
-    let (deleted, _) = given(&commands);
-    assert_eq!(
-        decide(&deleted, &RunCommand::ArchiveRun { at: T }),
-        Err(DomainError::RunNotFound)
-    );
+    let deleted = history(&commands);
+    given(&deleted)
+        .when(RunCommand::ArchiveRun { at: T })
+        .then_expect_error(DomainError::RunNotFound);
+}
+
+/// The framework's `handle` is `decide` and its `apply` our fold: the
+/// same history folds to the same state through either.
+#[test]
+fn the_framework_and_the_fold_agree() {
+    let mut commands = bound_run();
+    commands.push(envelope(1, "alpha"));
+    let events = history(&commands);
+    let mut through_framework = RunState::default();
+    for event in events.clone() {
+        <RunState as cqrs_es::Aggregate>::apply(&mut through_framework, event);
+    }
+    assert_eq!(through_framework, RunState::fold(&events));
 }
