@@ -186,29 +186,30 @@ pub fn time_bound(
     let Some(text) = params.get(name).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    let out_of_range = || ApiError::field(name, "must be between 0001-01-01 and 9999-12-31");
-    if Timestamp::parse(text).is_some() {
-        return match storable_time(text) {
-            Some(ts) => Ok(Some(ts.to_string())),
-            None => Err(out_of_range()),
-        };
-    }
-    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-        ApiError::field(
-            name,
-            format!("not an RFC 3339 timestamp or a YYYY-MM-DD date: {text:?}"),
-        )
-    })?;
-    let start = day
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc().timestamp_millis())
-        .unwrap_or_default();
-    let ms = match edge {
-        DayEdge::Start => start,
-        DayEdge::End => start + 86_400_000 - 1,
+    let ms = match Timestamp::parse(text) {
+        Some(ts) => ts.unix_ms(),
+        None => {
+            let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+                ApiError::field(
+                    name,
+                    format!("not an RFC 3339 timestamp or a YYYY-MM-DD date: {text:?}"),
+                )
+            })?;
+            let start = day
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp_millis())
+                .unwrap_or_default();
+            match edge {
+                DayEdge::Start => start,
+                DayEdge::End => start + 86_400_000 - 1,
+            }
+        }
     };
     if !STORED_MS.contains(&ms) {
-        return Err(out_of_range());
+        return Err(ApiError::field(
+            name,
+            "must be between 0001-01-01 and 9999-12-31",
+        ));
     }
     Ok(Some(Timestamp::from_unix_ms(ms).to_string()))
 }
@@ -267,4 +268,35 @@ pub fn csv_param(params: &HashMap<String, String>, name: &str) -> Vec<String> {
 /// A non-empty text parameter.
 pub fn text_param(params: &HashMap<String, String>, name: &str) -> Option<String> {
     params.get(name).filter(|v| !v.trim().is_empty()).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bound(text: &str, edge: DayEdge) -> Result<Option<String>, ApiError> {
+        let params = HashMap::from([("createdAfter".to_string(), text.to_string())]);
+        time_bound(&params, "createdAfter", edge)
+    }
+
+    #[test]
+    fn a_time_bound_is_taken_within_the_stored_years_only() {
+        assert_eq!(
+            bound("2026-01-02T03:04:05.6+01:00", DayEdge::Start).unwrap(),
+            Some("2026-01-02T02:04:05.600Z".to_string())
+        );
+        assert_eq!(
+            bound("9999-12-31", DayEdge::End).unwrap(),
+            Some("9999-12-31T23:59:59.999Z".to_string())
+        );
+        assert_eq!(
+            bound("0001-01-01", DayEdge::Start).unwrap(),
+            Some("0001-01-01T00:00:00.000Z".to_string())
+        );
+        for outside in ["0000-06-01T00:00:00Z", "0000-12-31"] {
+            assert!(bound(outside, DayEdge::Start).is_err(), "{outside}");
+        }
+        assert!(bound("yesterday", DayEdge::Start).is_err());
+        assert_eq!(bound("", DayEdge::Start).unwrap(), None);
+    }
 }

@@ -82,9 +82,9 @@ impl Dialect {
     /// sender's id, so on PostgreSQL a key is escaped as document strings
     /// are. Keys are only compared, never read back.
     pub(crate) fn key_to_db(self, key: &str) -> Cow<'_, str> {
-        match (self, escape(key)) {
-            (Dialect::Postgres, Some(escaped)) => Cow::Owned(escaped),
-            _ => Cow::Borrowed(key),
+        match self {
+            Dialect::Sqlite => Cow::Borrowed(key),
+            Dialect::Postgres => escape(key).map_or(Cow::Borrowed(key), Cow::Owned),
         }
     }
 
