@@ -3,7 +3,8 @@
 //! `recorded_at`) into postgres-es's layout, on both engines: every event
 //! keeps its position, stream, version and meaning, and the log goes on
 //! from there. After 0008 (typed read models on PostgreSQL) the service
-//! lists the runs the old read models held.
+//! lists the runs the old read models held, and after 0009 serves their
+//! canonical events from the log's version-1 payloads.
 
 mod support;
 
@@ -233,6 +234,34 @@ async fn an_old_log_migrates_whole(engine: Engine) {
     for run in page["data"].as_array().unwrap() {
         assert_eq!(run["status"], "completed", "{run}");
     }
+
+    // The canonical index points into the log: a migrated run's canonical
+    // events are served from their version-1 payloads, by the plain read
+    // and by the filtered one alike.
+    let recorded: Vec<Value> = events
+        .iter()
+        .filter_map(RunEvent::canonical)
+        .map(|event| serde_json::to_value(event).unwrap())
+        .collect();
+    assert!(recorded.len() > 3, "the run records canonical events");
+    let served = poll_until(
+        &service.client,
+        &format!("/runs/{run_id}/events"),
+        |events| events.as_array().map(Vec::len) == Some(recorded.len()),
+    )
+    .await;
+    assert_eq!(served, Value::Array(recorded.clone()));
+    let types: Vec<&str> = recorded
+        .iter()
+        .filter_map(|event| event["type"].as_str())
+        .collect();
+    let (status, filtered) = service
+        .client
+        .get(&format!("/runs/{run_id}/events?type={}", types.join(",")))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{filtered}");
+    assert_eq!(filtered, Value::Array(recorded));
 }
 
 /// `(aggregate_type, metadata)` of every row, in position order.

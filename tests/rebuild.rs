@@ -31,7 +31,8 @@ async fn dump_read_models(url: &str) -> Vec<String> {
          CAST(deleted AS TEXT) || '|' || tags || '|' || search || '|' || CAST(doc AS TEXT) \
          FROM run_list ORDER BY run_id",
         "SELECT CAST(run_id AS TEXT) || '|' || CAST(seq AS TEXT) || '|' || event_type || '|' || \
-         CAST(ts AS TEXT) || '|' || CAST(doc AS TEXT) FROM canonical_events ORDER BY run_id, seq",
+         CAST(ts AS TEXT) || '|' || CAST(position AS TEXT) FROM canonical_events \
+         ORDER BY run_id, seq",
         "SELECT CAST(position AS TEXT) || '|' || CAST(run_id AS TEXT) || '|' || CAST(at AS TEXT) \
          || '|' || principal || '|' || action || '|' || CAST(doc AS TEXT) FROM audit_log \
          ORDER BY position",

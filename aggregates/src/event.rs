@@ -246,6 +246,36 @@ pub fn upcast(event_type: &str, schema_version: u32, payload: Value) -> Value {
     }
 }
 
+/// The canonical event held by a stored `CanonicalEventRecorded` payload
+/// of `schema_version`, as the exact JSON text it was recorded with: the
+/// canonical index keeps only where each event is in the log, and serves
+/// these bytes without parsing them into a value and back. Version 2 holds
+/// it at `data.event`, version 1 at `event` (see [`upcast`]).
+///
+/// # Errors
+/// The payload is not JSON, or has no event where its version puts one.
+pub fn stored_canonical_json(
+    schema_version: u32,
+    payload: &str,
+) -> Result<&str, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Recorded<'a> {
+        #[serde(borrow)]
+        event: &'a serde_json::value::RawValue,
+    }
+    #[derive(Deserialize)]
+    struct Tagged<'a> {
+        #[serde(borrow)]
+        data: Recorded<'a>,
+    }
+    let recorded = if schema_version < 2 {
+        serde_json::from_str::<Recorded>(payload)?
+    } else {
+        serde_json::from_str::<Tagged>(payload)?.data
+    };
+    Ok(recorded.event.get())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +315,33 @@ mod tests {
         let stored: Value = serde_json::from_str(&failed().to_stored().unwrap()).unwrap();
         let err = RunEvent::from_stored("RunStarted", 2, stored).unwrap_err();
         assert!(err.reason.contains("RunFailed"), "{}", err.reason);
+    }
+
+    #[test]
+    fn a_stored_canonical_event_is_read_back_as_its_recorded_bytes() {
+        let run_id = Uuid::from_u128(7);
+        let canonical = CanonicalEvent {
+            id: crate::canonical::canonical_event_id(run_id, 3),
+            run_id,
+            seq: 3,
+            ts: Timestamp::from_unix_ms(2_000),
+            event_type: "message.received".into(),
+            schema_version: 1,
+            subject: None,
+            source: crate::canonical::EventSource::control_plane(),
+            trace: None,
+            data: serde_json::json!({"note": "caf\u{e9} \u{0}", "n": 1.5e-7}),
+        };
+        let recorded = RunEvent::CanonicalEventRecorded {
+            event: canonical.clone(),
+        };
+        let written = serde_json::to_string(&canonical).unwrap();
+        let v2 = recorded.to_stored().unwrap();
+        assert_eq!(stored_canonical_json(2, &v2).unwrap(), written);
+        let v1 = format!("{{\"event\":{written}}}");
+        assert_eq!(stored_canonical_json(1, &v1).unwrap(), written);
+        assert!(stored_canonical_json(2, &v1).is_err());
+        assert!(stored_canonical_json(2, "not json").is_err());
     }
 
     #[test]

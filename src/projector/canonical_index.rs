@@ -1,5 +1,6 @@
 //! Indexes canonical events by (run, seq) for `GET /runs/:id/events`,
-//! `GET /events`, SSE and replay. After each commit it hands the events it
+//! `GET /events`, SSE and replay: each row points at the log position
+//! whose `CanonicalEventRecorded` payload holds the event. After each commit it hands the events it
 //! indexed to the live feeds of their runs here, and (on PostgreSQL)
 //! announces the runs to other instances, whose feeds read them back.
 
@@ -32,23 +33,19 @@ impl Projector for CanonicalEventIndex {
         events: &[StoredEvent],
         _cache: &mut ModelCache,
     ) -> Result<Vec<ModelWrite>, StoreError> {
-        let mut writes = Vec::new();
-        for (event, position) in events
+        // The event's bytes stay in the log, at `position`, where reads
+        // take them from: the index holds what it is queried by.
+        Ok(events
             .iter()
             .filter_map(|e| Some((e.event.canonical()?, e.position)))
-        {
-            let doc = serde_json::to_string(event)
-                .map_err(|e| StoreError::Corrupt(format!("canonical event: {e}")))?;
-            writes.push(ModelWrite::CanonicalEvent {
+            .map(|(event, position)| ModelWrite::CanonicalEvent {
                 run_id: event.run_id,
                 seq: i64::try_from(event.seq).unwrap_or(i64::MAX),
                 event_type: event.event_type.clone(),
                 ts: event.ts.to_string(),
-                doc,
                 position,
-            });
-        }
-        Ok(writes)
+            })
+            .collect())
     }
 
     fn commits_first(&self) -> bool {

@@ -1,8 +1,8 @@
 //! How values meet the read models' typed columns. SQLite keeps JSON
 //! documents, ids and times as text; PostgreSQL types them (jsonb, uuid,
 //! timestamptz; migration 0008), so that its users can query them. The
-//! canonical index's documents are `json` (written once, read whole; see
-//! BENCHMARKS.md): bound with [`Dialect::json_param`], stored as written.
+//! canonical index holds no documents: each row points at the log position
+//! whose payload holds the event (migration 0009).
 //!
 //! sqlx's `Any` driver binds and decodes text only, so on PostgreSQL a
 //! parameter is cast into its column's type (`$1::jsonb`) and a typed

@@ -50,9 +50,8 @@ pub enum ModelWrite {
         seq: i64,
         event_type: String,
         ts: String,
-        doc: String,
-        /// The log position of the fact that records it (the cursor of
-        /// `GET /events`).
+        /// The log position of the fact that records it: where its bytes
+        /// are read from, and the cursor of `GET /events`.
         position: i64,
     },
     /// An audit-log row (one per `ActionAudited` event, by its position).
@@ -400,13 +399,14 @@ impl EventStore {
             Some(_) => ("seq", "seq"),
             None => ("position", "position, run_id, seq"),
         };
-        let sql = format!(
-            "SELECT {}, {key} FROM canonical_events WHERE {} AND {key} > ${} ORDER BY {order} LIMIT ${}",
-            dialect.as_text("doc"),
+        let index = format!(
+            "SELECT {key} AS cursor, position, run_id, seq FROM canonical_events \
+             WHERE {} AND {key} > ${} ORDER BY {order} LIMIT ${}",
             filter.sql(),
             filter.args.len() + 1,
             filter.args.len() + 2
         );
+        let sql = events_at(dialect, &index, order);
         let mut select = sqlx::query(&sql);
         for value in &filter.args {
             select = select.bind(value.as_str());
@@ -418,8 +418,8 @@ impl EventStore {
             .await?;
         let page = rows
             .iter()
-            .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?)))
-            .collect::<Result<_, sqlx::Error>>()?;
+            .map(|row| Ok((canonical_json(row)?, row.try_get::<i64, _>(2)?)))
+            .collect::<Result<_, StoreError>>()?;
         Ok((page, total))
     }
 
@@ -730,18 +730,20 @@ impl EventStore {
         limit: i64,
     ) -> Result<Vec<String>, StoreError> {
         let dialect = self.dialect();
-        let sql = format!(
-            "SELECT {} FROM canonical_events WHERE run_id = $1{} AND seq > $2 \
-             ORDER BY seq LIMIT $3",
-            dialect.as_text("doc"),
+        let index = format!(
+            "SELECT seq AS cursor, position, seq FROM canonical_events WHERE run_id = $1{} \
+             AND seq > $2 ORDER BY seq LIMIT $3",
             dialect.uuid_param()
         );
-        Ok(sqlx::query_scalar(&sql)
+        sqlx::query(&events_at(dialect, &index, "seq"))
             .bind(run_id.to_string())
             .bind(after_seq)
             .bind(limit)
             .fetch_all(self.pool())
-            .await?)
+            .await?
+            .iter()
+            .map(canonical_json)
+            .collect()
     }
 
     pub async fn begin_projection(&self) -> Result<ProjectionBatch<'static>, StoreError> {
@@ -750,6 +752,34 @@ impl EventStore {
             dialect: self.dialect(),
         })
     }
+}
+
+/// Reads the canonical events that the index rows `index` selects from the
+/// log: `index` is a query on `canonical_events` answering `cursor`,
+/// `position` and the columns of `order` (a comma-separated list). The
+/// result answers, in that order, the recording event's `event_version`
+/// and payload (read by [`canonical_json`]) and the row's `cursor`.
+fn events_at(dialect: Dialect, index: &str, order: &str) -> String {
+    let order: Vec<String> = order
+        .split(',')
+        .map(|c| format!("c.{}", c.trim()))
+        .collect();
+    format!(
+        "SELECT e.event_version, {}, c.cursor FROM ({index}) c \
+         JOIN events e ON e.position = c.position ORDER BY {}",
+        dialect.as_text("e.payload"),
+        order.join(", ")
+    )
+}
+
+/// The canonical event of a row of [`events_at`], as the JSON it was
+/// recorded with.
+fn canonical_json(row: &sqlx::any::AnyRow) -> Result<String, StoreError> {
+    let version: String = row.try_get(0)?;
+    let payload: String = row.try_get(1)?;
+    aggregates::event::stored_canonical_json(super::parse_schema_version(&version), &payload)
+        .map(str::to_string)
+        .map_err(|e| StoreError::Corrupt(format!("canonical event payload: {e}")))
 }
 
 impl ProjectionBatch<'_> {
@@ -840,11 +870,10 @@ impl ProjectionBatch<'_> {
     /// in order.
     pub async fn write_all(&mut self, writes: &[ModelWrite]) -> Result<(), StoreError> {
         let dialect = self.dialect;
-        let (uuid, time, doc_cast, json) = (
+        let (uuid, time, doc_cast) = (
             dialect.uuid_param(),
             dialect.time_param(),
             dialect.doc_param(),
-            dialect.json_param(),
         );
         let mut events = Vec::new();
         let mut documents = Vec::new();
@@ -856,9 +885,8 @@ impl ProjectionBatch<'_> {
                     seq,
                     event_type,
                     ts,
-                    doc,
                     position,
-                } => events.push((run_id.to_string(), *seq, event_type, ts, doc, *position)),
+                } => events.push((run_id.to_string(), *seq, event_type, ts, *position)),
                 ModelWrite::Document {
                     projection,
                     key,
@@ -915,18 +943,17 @@ impl ProjectionBatch<'_> {
         }
         for chunk in events.chunks(INSERT_CHUNK) {
             let sql = format!(
-                "INSERT INTO canonical_events (run_id, seq, event_type, ts, doc, position) VALUES {} \
+                "INSERT INTO canonical_events (run_id, seq, event_type, ts, position) VALUES {} \
                  ON CONFLICT (run_id, seq) DO NOTHING",
-                values_placeholders_cast(chunk.len(), &[uuid, "", "", time, json, ""])
+                values_placeholders_cast(chunk.len(), &[uuid, "", "", time, ""])
             );
             let mut query = sqlx::query(&sql);
-            for (run_id, seq, event_type, ts, doc, position) in chunk {
+            for (run_id, seq, event_type, ts, position) in chunk {
                 query = query
                     .bind(run_id.as_str())
                     .bind(*seq)
                     .bind(event_type.as_str())
                     .bind(ts.as_str())
-                    .bind(doc.as_str())
                     .bind(*position);
             }
             query.execute(&mut *self.tx).await?;
