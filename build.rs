@@ -2,6 +2,8 @@
 //! crate, never copied into this repository) with protox, a pure-Rust
 //! compiler: the tonic client for `macp.v1`, and the descriptor set that
 //! `prost-reflect` uses to encode and decode mode payloads at run time.
+//! Also compiles the control plane's own schemas in `proto/` (the run
+//! archive) into prost messages.
 
 use prost::Message;
 use std::path::PathBuf;
@@ -20,6 +22,9 @@ const PROTOS: [&str; 9] = [
     "macp/modes/multi_round/v1/multi_round.proto",
 ];
 
+/// The control plane's own schemas, under `proto/`.
+const OWN_PROTOS: [&str; 1] = ["macp/control_plane/archive/v1/run_archive.proto"];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_dir = macp_proto::proto_dir();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
@@ -32,6 +37,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(false)
         .build_client(true)
         .compile_fds(descriptors)?;
+    let own = protox::compile(OWN_PROTOS, ["proto"])?;
+    tonic_prost_build::configure()
+        .build_server(false)
+        .build_client(false)
+        .compile_fds(own)?;
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

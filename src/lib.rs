@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` for the map. The run aggregate lives in the
 //! `aggregates` crate, the read-model folds in the `projections` crate.
 
+pub mod archive;
 pub mod audit;
 pub mod bench;
 pub mod config;
@@ -20,4 +21,5 @@ pub mod seed;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod verify;
 pub mod webhook_delivery;

@@ -58,6 +58,31 @@ enum Command {
     /// Measure ingest, latency, rebuild, replay, fan-out and reads, and
     /// print a table (run a release build).
     Bench(macp_control_plane::bench::BenchArgs),
+    /// Verify a run's record and print the report as JSON: with --run, in
+    /// the database of DATABASE_URL (its stream's hash chain, its read
+    /// models against a fresh fold); with --archive, a run archive file
+    /// offline (its chain, its named head, its events load). Exit code 0
+    /// when every check passes, 1 when one fails.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["run", "archive"])))]
+    Verify {
+        /// The run's id.
+        #[arg(long)]
+        run: Option<uuid::Uuid>,
+        /// A run archive (`export --archive`, `GET /runs/:id/archive`).
+        #[arg(long)]
+        archive: Option<std::path::PathBuf>,
+    },
+    /// Write a run's archive (its whole stream as stored, with chain
+    /// hashes; protobuf, schema in proto/) from the database of
+    /// DATABASE_URL to FILE.
+    Export {
+        /// The run's id.
+        #[arg(long)]
+        run: uuid::Uuid,
+        /// Where to write the archive.
+        #[arg(long)]
+        archive: std::path::PathBuf,
+    },
     /// Append synthetic completed runs to the log (for rebuild and replay
     /// figures on large logs), through the production aggregate.
     Seed {
@@ -101,6 +126,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rebuild { projection, run } => {
             let store = open_store(&cli.config).await?;
             macp_control_plane::rebuild::run(store, projection, run).await
+        }
+        Command::Verify { run, archive } => {
+            let (report, verified) = match (run, archive) {
+                (_, Some(file)) => {
+                    let bytes = std::fs::read(&file)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+                    let report = macp_control_plane::archive::verify(&bytes)?;
+                    let verified = report.verified;
+                    (serde_json::to_value(report)?, verified)
+                }
+                (Some(run), None) => {
+                    let store = open_store(&cli.config).await?;
+                    let Some(report) = macp_control_plane::verify::verify_run(&store, run).await?
+                    else {
+                        anyhow::bail!("the log holds no run {run}");
+                    };
+                    let verified = report.verified;
+                    (serde_json::to_value(report)?, verified)
+                }
+                (None, None) => anyhow::bail!("verify needs --run or --archive"),
+            };
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !verified {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Export { run, archive } => {
+            let store = open_store(&cli.config).await?;
+            let rows = store.chain_rows(run).await?;
+            if rows.is_empty() {
+                anyhow::bail!("the log holds no run {run}");
+            }
+            let bytes =
+                prost::Message::encode_to_vec(&macp_control_plane::archive::build(run, &rows));
+            std::fs::write(&archive, &bytes)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", archive.display()))?;
+            eprintln!(
+                "wrote {} events of run {run} to {}",
+                rows.len(),
+                archive.display()
+            );
+            Ok(())
         }
         Command::Seed { runs, envelopes } => {
             let store = open_store(&cli.config).await?;

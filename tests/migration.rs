@@ -3,14 +3,16 @@
 //! `recorded_at`) into postgres-es's layout, on both engines: every event
 //! keeps its position, stream, version and meaning, and the log goes on
 //! from there. After 0008 (typed read models on PostgreSQL) the service
-//! lists the runs the old read models held, and after 0009 serves their
-//! canonical events from the log's version-1 payloads.
+//! lists the runs the old read models held, after 0009 serves their
+//! canonical events from the log's version-1 payloads, and after 0010 has
+//! chained every old event.
 
 mod support;
 
 use aggregates::{decide, RawEnvelope, RunCommand, RunEvent, RunState, Timestamp};
 use macp_control_plane::demo::decision_request;
 use macp_control_plane::run_repository::RunRepository;
+use macp_control_plane::store::chain_report;
 use projections::run_summary::RunSummary;
 use projections::Projection;
 use serde_json::{json, Value};
@@ -223,6 +225,16 @@ async fn an_old_log_migrates_whole(engine: Engine) {
     assert_eq!(tail.len(), 1);
     assert_eq!(tail[0].event, next);
     assert!(tail[0].position > *positions.last().unwrap());
+
+    // Opening the store chained the old events (0010), and the append
+    // after them continued that chain.
+    for (run_id, events) in &runs {
+        let rows = store.chain_rows(*run_id).await.unwrap();
+        let report = chain_report(&rows);
+        assert!(report.intact, "{report:?}");
+        let appended = usize::from(run_id == &runs[0].0);
+        assert_eq!(report.events as usize, events.len() + appended);
+    }
 
     // The service lists both runs: the run list holds them, kept or folded
     // again from the log.

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod archive;
 pub mod artifacts;
 pub mod audit;
 pub mod batch;
@@ -21,6 +22,7 @@ pub mod replay;
 pub mod runs;
 pub mod runtime_info;
 pub mod stream;
+pub mod verify;
 pub mod webhooks;
 
 use crate::ingestion::Ingestion;
@@ -133,6 +135,8 @@ fn routes() -> Router<AppState> {
         .routes(routes!(runs::clone_run))
         .routes(routes!(runs::archive))
         .routes(routes!(export::export))
+        .routes(routes!(verify::verify))
+        .routes(routes!(archive::archive))
         .routes(routes!(metrics::run_metrics))
         .routes(routes!(metrics::traces))
         .routes(routes!(artifacts::list, artifacts::register))

@@ -283,7 +283,7 @@ pub async fn summary_at_least(
         ("id" = String, Path, description = "Run id (lowercase UUID)"),
     ),
     responses(
-        (status = 200, description = "The run", body = serde_json::Value),
+        (status = 200, description = "The run, with `chain`: its stream's hash-chain head (`version`, `head`: 64 hex digits of SHA-256) as the log holds it now", body = serde_json::Value),
         (status = 400, description = "Bad input: the body names the field", body = Problem),
         (status = 404, description = "No such run", body = Problem),
     )
@@ -291,9 +291,19 @@ pub async fn summary_at_least(
 pub async fn get_run(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<RunSummary>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let run_id = run_id(&id)?;
-    Ok(Json(visible_summary(&app, run_id).await?))
+    let summary = visible_summary(&app, run_id).await?;
+    let mut body = serde_json::to_value(&summary).map_err(ApiError::internal)?;
+    if let (Some((version, head)), Some(fields)) =
+        (app.store.chain_head(run_id).await?, body.as_object_mut())
+    {
+        fields.insert(
+            "chain".into(),
+            serde_json::json!({"version": version, "head": head}),
+        );
+    }
+    Ok(Json(body))
 }
 
 #[utoipa::path(

@@ -12,6 +12,8 @@
 //! [`AppendError::Conflict`].
 
 mod aggregate_repository;
+pub mod chain;
+mod chain_links;
 mod columns;
 pub mod read_models;
 pub mod webhooks;
@@ -19,6 +21,8 @@ pub mod webhooks;
 use aggregate_repository::AggregateRepository;
 use aggregates::event::EventLoadError;
 use aggregates::{RunEvent, Timestamp, RUN_AGGREGATE_TYPE};
+use chain::ChainHash;
+pub use chain_links::{report as chain_report, ChainReport, ChainRow};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
 use std::collections::HashSet;
@@ -154,6 +158,8 @@ pub struct EventStore {
     /// On PostgreSQL, postgres-es's reader of a run's stream (see
     /// [`EventStore::load_run`]).
     aggregates: Option<Arc<AggregateRepository>>,
+    /// The chain head of each run's last append here: (version, hash).
+    chain_heads: Arc<std::sync::Mutex<lru::LruCache<Uuid, (u64, ChainHash)>>>,
 }
 
 impl EventStore {
@@ -213,13 +219,37 @@ impl EventStore {
             Dialect::Sqlite => None,
             Dialect::Postgres => Some(Arc::new(AggregateRepository::connect(database_url).await?)),
         };
-        Ok(EventStore {
+        let store = EventStore {
             pool,
             dialect,
             appended: Arc::new(Notify::new()),
             url: database_url.into(),
             aggregates,
-        })
+            chain_heads: Arc::new(std::sync::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(chain_links::REMEMBERED_HEADS)
+                    .unwrap_or(std::num::NonZeroUsize::MIN),
+            ))),
+        };
+        store.chain_unchained().await?;
+        Ok(store)
+    }
+
+    /// The chain head remembered for `run_id` if it is the one at `version`.
+    fn remembered_head(&self, run_id: Uuid, version: u64) -> Option<ChainHash> {
+        let mut heads = self.chain_heads.lock().ok()?;
+        heads
+            .get(&run_id)
+            .filter(|(at, _)| *at == version)
+            .map(|(_, head)| *head)
+    }
+
+    /// Remembers the heads of a committed append.
+    fn remember_heads(&self, heads: impl IntoIterator<Item = (Uuid, u64, ChainHash)>) {
+        if let Ok(mut remembered) = self.chain_heads.lock() {
+            for (run_id, version, head) in heads {
+                remembered.put(run_id, (version, head));
+            }
+        }
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -254,6 +284,7 @@ impl EventStore {
         }
         let stream = stream_id.to_string();
         let metadata = event_metadata();
+        let head = self.chain_head_at(stream_id, expected_version).await?;
         let mut tx = self.pool.begin().await?;
         if let Some(key) = idempotency_key {
             let claimed = sqlx::query(
@@ -272,10 +303,17 @@ impl EventStore {
                 return Err(error.into());
             }
         }
-        let version = self
-            .insert_events(&mut tx, &stream, expected_version, events, &metadata)
+        let (version, head) = self
+            .insert_events(
+                &mut tx,
+                stream_id,
+                (expected_version, head),
+                events,
+                &metadata,
+            )
             .await?;
         self.commit_append(tx).await?;
+        self.remember_heads([(stream_id, version, head)]);
         Ok(version)
     }
 
@@ -287,16 +325,24 @@ impl EventStore {
         streams: &[(Uuid, u64, Vec<RunEvent>)],
     ) -> Result<Vec<u64>, AppendError> {
         let metadata = event_metadata();
+        let mut after = Vec::with_capacity(streams.len());
+        for (stream_id, expected_version, _) in streams {
+            after.push((
+                *expected_version,
+                self.chain_head_at(*stream_id, *expected_version).await?,
+            ));
+        }
         let mut tx = self.pool.begin().await?;
-        let mut versions = Vec::with_capacity(streams.len());
-        for (stream_id, expected_version, events) in streams {
-            let stream = stream_id.to_string();
-            versions.push(
-                self.insert_events(&mut tx, &stream, *expected_version, events, &metadata)
-                    .await?,
-            );
+        let mut heads = Vec::with_capacity(streams.len());
+        for ((stream_id, _, events), after) in streams.iter().zip(after) {
+            let (version, head) = self
+                .insert_events(&mut tx, *stream_id, after, events, &metadata)
+                .await?;
+            heads.push((*stream_id, version, head));
         }
         self.commit_append(tx).await?;
+        let versions = heads.iter().map(|(_, version, _)| *version).collect();
+        self.remember_heads(heads);
         Ok(versions)
     }
 
@@ -561,24 +607,27 @@ fn event_metadata() -> String {
 }
 
 impl EventStore {
-    /// Inserts `events` into `stream` after `expected_version`, many rows a
-    /// statement; answers the stream's new version. A row that exists
-    /// already (another writer appended at that version) is a conflict.
+    /// Inserts `events` into `stream_id` after `(expected_version, its
+    /// chain hash)`, many rows a statement, each chained to the one before
+    /// (`chain.rs`); answers the stream's new version and chain head. A
+    /// row that exists already (another writer appended at that version)
+    /// is a conflict.
     async fn insert_events(
         &self,
         tx: &mut Transaction<'static, Any>,
-        stream: &str,
-        expected_version: u64,
+        stream_id: Uuid,
+        (expected_version, mut head): (u64, ChainHash),
         events: &[RunEvent],
         metadata: &str,
-    ) -> Result<u64, AppendError> {
+    ) -> Result<(u64, ChainHash), AppendError> {
+        let stream = stream_id.to_string();
         let json = self.dialect.json_param();
         let mut version = expected_version;
         for chunk in events.chunks(INSERT_CHUNK) {
             let sql = format!(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-                 event_version, payload, metadata) VALUES {}",
-                values_placeholders_cast(chunk.len(), &["", "", "", "", "", json, json])
+                 event_version, payload, metadata, chain_hash) VALUES {}",
+                values_placeholders_cast(chunk.len(), &["", "", "", "", "", json, json, ""])
             );
             let mut query = sqlx::query(&sql);
             for event in chunk {
@@ -588,14 +637,26 @@ impl EventStore {
                 let payload = event
                     .to_stored()
                     .map_err(|e| StoreError::Corrupt(format!("event does not serialize: {e}")))?;
+                let event_version = event.schema_version().to_string();
+                head = chain::ChainedRow {
+                    aggregate_type: RUN_AGGREGATE_TYPE,
+                    aggregate_id: &stream,
+                    sequence: version.unsigned_abs(),
+                    event_type: event.event_type(),
+                    event_version: &event_version,
+                    payload: &payload,
+                    metadata,
+                }
+                .link(&head);
                 query = query
                     .bind(RUN_AGGREGATE_TYPE)
-                    .bind(stream)
+                    .bind(stream.as_str())
                     .bind(version)
                     .bind(event.event_type())
-                    .bind(event.schema_version().to_string())
+                    .bind(event_version)
                     .bind(payload)
-                    .bind(metadata);
+                    .bind(metadata)
+                    .bind(chain::to_hex(&head));
             }
             if let Err(error) = query.execute(&mut **tx).await {
                 return Err(if is_unique_violation(&error) {
@@ -605,7 +666,7 @@ impl EventStore {
                 });
             }
         }
-        Ok(version)
+        Ok((version, head))
     }
 }
 

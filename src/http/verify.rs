@@ -1,0 +1,41 @@
+//! `GET /runs/:id/verify`: the run's record checked for auditors
+//! (`crate::verify`): 200 when every check passes, 409 with the same
+//! report when one fails.
+
+use super::body::run_id;
+use super::error::{ApiError, Problem};
+use super::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[utoipa::path(
+    get,
+    path = "/runs/{id}/verify",
+    tag = "runs",
+    params(
+        ("id" = String, Path, description = "Run id (lowercase UUID)"),
+    ),
+    responses(
+        (status = 200, description = "Verified: `{runId, verified: true, chain: {intact, events, head}, readModels: {matching, caughtUp, models: [{projection, matching}]}}`", body = serde_json::Value),
+        (status = 400, description = "Bad input: the body names the field", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+        (status = 409, description = "A check failed: the same report, `verified: false`, with `chain.firstBad` ({position, sequence, reason}) or the models that differ", body = serde_json::Value),
+    )
+)]
+pub async fn verify(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let run_id = run_id(&id)?;
+    let report = crate::verify::verify_run(&app.store, run_id)
+        .await?
+        .ok_or_else(|| ApiError::run_not_found(run_id))?;
+    let status = if report.verified {
+        StatusCode::OK
+    } else {
+        StatusCode::CONFLICT
+    };
+    Ok((status, Json(report)).into_response())
+}

@@ -1,0 +1,247 @@
+//! Where the hash chain meets the log (the encoding is `chain.rs`): the
+//! link an append continues from, chaining rows that have none (appended
+//! before migration 0010, or by another writer of postgres-es's layout),
+//! and a stream's rows as the chain covers them, for verification.
+
+use super::chain::{self, ChainBreak, ChainHash, ChainedRow, GENESIS};
+use super::{AppendError, EventStore, StoreError};
+use aggregates::RUN_AGGREGATE_TYPE;
+use sqlx::AnyConnection;
+use sqlx::Row;
+use uuid::Uuid;
+
+/// Chain heads remembered per run: an append continues from the head of
+/// its own previous append without reading it back.
+pub(super) const REMEMBERED_HEADS: usize = 32_768;
+
+/// A stream's row as the chain covers it, with the hash it records.
+#[derive(Debug, Clone)]
+pub struct ChainRow {
+    pub position: i64,
+    pub aggregate_id: String,
+    pub sequence: u64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: String,
+    pub metadata: String,
+    pub chain_hash: Option<String>,
+}
+
+impl ChainRow {
+    pub fn chained(&self) -> ChainedRow<'_> {
+        ChainedRow {
+            aggregate_type: RUN_AGGREGATE_TYPE,
+            aggregate_id: &self.aggregate_id,
+            sequence: self.sequence,
+            event_type: &self.event_type,
+            event_version: &self.event_version,
+            payload: &self.payload,
+            metadata: &self.metadata,
+        }
+    }
+}
+
+/// What a stream's chain says: its length and head, or where it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainReport {
+    pub intact: bool,
+    /// Events in the stream.
+    pub events: u64,
+    /// The last event's hash (64 hex digits) when the chain is intact.
+    pub head: Option<String>,
+    pub first_bad: Option<ChainBreak>,
+}
+
+/// Checks rows of one stream, in stream order (see [`chain::check`]).
+pub fn report(rows: &[ChainRow]) -> ChainReport {
+    let checked = chain::check(
+        rows.iter()
+            .map(|row| (row.position, row.chained(), row.chain_hash.as_deref())),
+    );
+    let events = rows.len() as u64;
+    match checked {
+        Ok(head) => ChainReport {
+            intact: true,
+            events,
+            head: head.as_ref().map(chain::to_hex),
+            first_bad: None,
+        },
+        Err(broken) => ChainReport {
+            intact: false,
+            events,
+            head: None,
+            first_bad: Some(broken),
+        },
+    }
+}
+
+impl EventStore {
+    /// The stream's rows in stream order, as the chain covers them.
+    pub async fn chain_rows(&self, run_id: Uuid) -> Result<Vec<ChainRow>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        stream_rows(&mut conn, self.dialect(), &run_id.to_string()).await
+    }
+
+    /// The stream's chain head: its last event's version and recorded
+    /// hash (`None` for a run the log does not hold, or whose last event
+    /// is not chained yet).
+    pub async fn chain_head(&self, run_id: Uuid) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sequence, chain_hash FROM events WHERE aggregate_type = $1 \
+             AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1",
+        )
+        .bind(RUN_AGGREGATE_TYPE)
+        .bind(run_id.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let sequence: i64 = row.try_get(0)?;
+        let hash: Option<String> = row.try_get(1)?;
+        Ok(hash.map(|hash| (sequence.unsigned_abs(), hash)))
+    }
+
+    /// The hash of the stream's event at `version` (the genesis before
+    /// the first), for an append after it. Read before the append's
+    /// transaction begins: the row at `version` never changes once its
+    /// hash is set, and on SQLite a transaction that reads before it
+    /// writes cannot wait for the write lock (`SQLITE_BUSY` when another
+    /// writer committed in between). A stream that is not at `version` is
+    /// a conflict: the append would leave a gap. A row without a hash
+    /// (appended before the chain, or by another writer) has its stream
+    /// chained first.
+    pub(super) async fn chain_head_at(
+        &self,
+        run_id: Uuid,
+        version: u64,
+    ) -> Result<ChainHash, AppendError> {
+        if version == 0 {
+            return Ok(GENESIS);
+        }
+        if let Some(head) = self.remembered_head(run_id, version) {
+            return Ok(head);
+        }
+        let stream = run_id.to_string();
+        // Twice at most: once more after chaining the stream.
+        for _ in 0..2 {
+            let recorded: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT chain_hash FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+                 AND sequence = $3",
+            )
+            .bind(RUN_AGGREGATE_TYPE)
+            .bind(&stream)
+            .bind(i64::try_from(version).unwrap_or(i64::MAX))
+            .fetch_optional(self.pool())
+            .await?;
+            match recorded {
+                None => return Err(AppendError::Conflict),
+                Some(Some(text)) => {
+                    return chain::from_hex(&text).ok_or_else(|| {
+                        StoreError::Corrupt(format!("chain hash {text:?} of run {run_id}")).into()
+                    })
+                }
+                Some(None) => {
+                    let mut tx = self.pool().begin().await?;
+                    chain_stream(&mut tx, self.dialect(), &stream).await?;
+                    tx.commit().await?;
+                }
+            }
+        }
+        Err(StoreError::Corrupt(format!("run {run_id}'s stream does not chain")).into())
+    }
+
+    /// Chains every row that has no hash yet (appended before migration
+    /// 0010, or by another writer), stream by stream; answers how many
+    /// streams it chained. Logs its progress: a large old log takes a
+    /// while, once.
+    pub async fn chain_unchained(&self) -> Result<usize, StoreError> {
+        let streams: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT aggregate_id FROM events WHERE chain_hash IS NULL")
+                .fetch_all(self.pool())
+                .await?;
+        if streams.is_empty() {
+            return Ok(0);
+        }
+        tracing::info!(
+            streams = streams.len(),
+            "chaining the events appended before the hash chain"
+        );
+        for (done, stream) in streams.iter().enumerate() {
+            let mut tx = self.pool().begin().await?;
+            chain_stream(&mut tx, self.dialect(), stream).await?;
+            tx.commit().await?;
+            if (done + 1) % 1_000 == 0 {
+                tracing::info!(done = done + 1, of = streams.len(), "chained streams");
+            }
+        }
+        tracing::info!(streams = streams.len(), "every event is chained");
+        Ok(streams.len())
+    }
+}
+
+/// The rows of `stream`, in stream order.
+async fn stream_rows(
+    conn: &mut AnyConnection,
+    dialect: super::Dialect,
+    stream: &str,
+) -> Result<Vec<ChainRow>, StoreError> {
+    let sql = format!(
+        "SELECT position, sequence, event_type, event_version, {}, {}, chain_hash FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+        dialect.as_text("payload"),
+        dialect.as_text("metadata")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(RUN_AGGREGATE_TYPE)
+        .bind(stream)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let sequence: i64 = row.try_get(1)?;
+            Ok(ChainRow {
+                position: row.try_get(0)?,
+                aggregate_id: stream.to_string(),
+                sequence: u64::try_from(sequence)
+                    .map_err(|_| StoreError::Corrupt("negative sequence".into()))?,
+                event_type: row.try_get(2)?,
+                event_version: row.try_get(3)?,
+                payload: row.try_get(4)?,
+                metadata: row.try_get(5)?,
+                chain_hash: row.try_get(6)?,
+            })
+        })
+        .collect()
+}
+
+/// Records a hash on every row of `stream` that has none, continuing from
+/// the hashes rows already record (a row whose recorded hash is wrong
+/// stays wrong, for verification to find); answers the last row's hash.
+async fn chain_stream(
+    conn: &mut AnyConnection,
+    dialect: super::Dialect,
+    stream: &str,
+) -> Result<ChainHash, StoreError> {
+    let rows = stream_rows(&mut *conn, dialect, stream).await?;
+    let mut previous = GENESIS;
+    for row in &rows {
+        let recorded = row.chain_hash.as_deref().and_then(chain::from_hex);
+        previous = match recorded {
+            Some(hash) => hash,
+            None => {
+                let hash = row.chained().link(&previous);
+                sqlx::query(
+                    "UPDATE events SET chain_hash = $1 WHERE position = $2 AND chain_hash IS NULL",
+                )
+                .bind(chain::to_hex(&hash))
+                .bind(row.position)
+                .execute(&mut *conn)
+                .await?;
+                hash
+            }
+        };
+    }
+    Ok(previous)
+}

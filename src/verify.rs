@@ -1,0 +1,231 @@
+//! Verification of a run's record, for auditors (`GET /runs/:id/verify`,
+//! `macp-control-plane verify --run`): the stream's hash chain is intact
+//! (`store/chain.rs`), and every per-run read model equals a fresh fold of
+//! the stream by the same projections live ingestion runs.
+//!
+//! What each check proves: an intact chain, that no event of the stream
+//! was changed, removed, inserted or reordered since it was appended (up
+//! to whoever can also rewrite every later hash: compare the head with
+//! one recorded elsewhere, such as an export); equal read models, that
+//! what the API serves about the run is what its events say.
+
+use crate::store::{chain_report, ChainReport, ChainRow, EventStore, StoreError};
+use aggregates::RunEvent;
+use projections::{
+    Projection, RunArtifacts, RunMetrics, RunStateView, RunSummary, RunTraces, SentMessages,
+};
+use serde::Serialize;
+use serde_json::Value;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How long verification waits for the projectors to fold the run's last
+/// event before it compares read models (they lag the log by design).
+pub const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
+
+/// The outcome of verifying one run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunVerification {
+    pub run_id: Uuid,
+    /// Every check passed.
+    pub verified: bool,
+    pub chain: ChainReport,
+    pub read_models: ReadModelsReport,
+}
+
+/// The per-run read models compared with a fresh fold of the stream.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadModelsReport {
+    /// Every model equals its fold.
+    pub matching: bool,
+    /// Whether the projectors had folded the run's last event (if not, the
+    /// comparison is not made and `matching` is false).
+    pub caught_up: bool,
+    pub models: Vec<ModelCheck>,
+}
+
+/// One read model against its fold.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelCheck {
+    /// The projection's name (its stored documents' `projection`).
+    pub projection: &'static str,
+    pub matching: bool,
+    /// Why not, when it does not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The projections of one document per run, as `projector::all` runs them.
+const DOCUMENT_PROJECTIONS: [&str; 6] = [
+    RunSummary::NAME,
+    RunStateView::NAME,
+    SentMessages::NAME,
+    RunMetrics::NAME,
+    RunArtifacts::NAME,
+    RunTraces::NAME,
+];
+
+/// Verifies `run_id`'s record; `None` when the log holds no such run.
+///
+/// # Errors
+/// The store failed to answer.
+pub async fn verify_run(
+    store: &EventStore,
+    run_id: Uuid,
+) -> Result<Option<RunVerification>, StoreError> {
+    let rows = store.chain_rows(run_id).await?;
+    let Some(last) = rows.last().map(|row| row.position) else {
+        return Ok(None);
+    };
+    let chain = chain_report(&rows);
+    let caught_up = caught_up(store, last).await?;
+    let models = if caught_up {
+        compare_models(store, run_id, &rows).await?
+    } else {
+        Vec::new()
+    };
+    let read_models = ReadModelsReport {
+        matching: caught_up && models.iter().all(|m| m.matching),
+        caught_up,
+        models,
+    };
+    Ok(Some(RunVerification {
+        run_id,
+        verified: chain.intact && read_models.matching,
+        chain,
+        read_models,
+    }))
+}
+
+/// Waits up to [`CATCH_UP_WAIT`] for every document projector to pass
+/// `position`.
+async fn caught_up(store: &EventStore, position: i64) -> Result<bool, StoreError> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let checkpoints = store.checkpoints().await?;
+        let behind = DOCUMENT_PROJECTIONS
+            .iter()
+            .any(|name| checkpoints.get(*name).copied().unwrap_or(0) < position);
+        if !behind {
+            return Ok(true);
+        }
+        if started.elapsed() >= CATCH_UP_WAIT {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn compare_models(
+    store: &EventStore,
+    run_id: Uuid,
+    rows: &[ChainRow],
+) -> Result<Vec<ModelCheck>, StoreError> {
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        match decode(row) {
+            Ok(event) => events.push(event),
+            Err(detail) => {
+                // Nothing can be folded from a stream that does not load.
+                return Ok(DOCUMENT_PROJECTIONS
+                    .iter()
+                    .map(|projection| ModelCheck {
+                        projection,
+                        matching: false,
+                        detail: Some(detail.clone()),
+                    })
+                    .collect());
+            }
+        }
+    }
+    Ok(vec![
+        check::<RunSummary>(store, run_id, &events).await?,
+        check::<RunStateView>(store, run_id, &events).await?,
+        check::<SentMessages>(store, run_id, &events).await?,
+        check::<RunMetrics>(store, run_id, &events).await?,
+        check::<RunArtifacts>(store, run_id, &events).await?,
+        check::<RunTraces>(store, run_id, &events).await?,
+    ])
+}
+
+/// A stored row as its event, or why it does not load.
+pub(crate) fn decode(row: &ChainRow) -> Result<RunEvent, String> {
+    let payload = serde_json::from_str(&row.payload)
+        .map_err(|e| format!("the event at position {} is not JSON: {e}", row.position))?;
+    RunEvent::from_stored(
+        &row.event_type,
+        crate::store::parse_schema_version(&row.event_version),
+        payload,
+    )
+    .map_err(|e| format!("the event at position {} does not load: {e}", row.position))
+}
+
+/// Folds `events` with `P` and compares the result with `P`'s stored
+/// document, both in canonical form (keys sorted at every level, numbers
+/// and strings as serde_json writes them): PostgreSQL's jsonb keeps keys
+/// in its own order, so the stored bytes are not the fold's.
+async fn check<P: Projection>(
+    store: &EventStore,
+    run_id: Uuid,
+    events: &[RunEvent],
+) -> Result<ModelCheck, StoreError> {
+    let folded = serde_json::to_value(P::fold(events))
+        .map_err(|e| StoreError::Corrupt(format!("{} does not serialize: {e}", P::NAME)))?;
+    let detail = match store.read_model(P::NAME, run_id).await? {
+        None => Some("no stored model".to_string()),
+        Some(doc) => match serde_json::from_str::<Value>(&doc) {
+            Err(e) => Some(format!("the stored model is not JSON: {e}")),
+            Ok(stored) if canonical(&stored) == canonical(&folded) => None,
+            Ok(_) => Some("the stored model differs from the fold of the stream".to_string()),
+        },
+    };
+    Ok(ModelCheck {
+        projection: P::NAME,
+        matching: detail.is_none(),
+        detail,
+    })
+}
+
+/// `value` as JSON text with the keys of every object sorted.
+fn canonical(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|key| (key.clone(), sorted(&map[key])))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_form_ignores_key_order_only() {
+        let a: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"d":[1,{"y":2,"x":3}],"c":null}}"#).unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"a":{"c":null,"d":[1,{"x":3,"y":2}]},"b":1}"#).unwrap();
+        assert_eq!(canonical(&a), canonical(&b));
+        assert_eq!(
+            canonical(&a),
+            r#"{"a":{"c":null,"d":[1,{"x":3,"y":2}]},"b":1}"#
+        );
+        let c: Value =
+            serde_json::from_str(r#"{"a":{"c":null,"d":[{"x":3,"y":2},1]},"b":1}"#).unwrap();
+        assert_ne!(canonical(&a), canonical(&c));
+    }
+}
