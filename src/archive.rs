@@ -4,8 +4,9 @@
 //! `RunArchive`, whose schema is `proto/macp/control_plane/archive/v1/`.
 //! Offline verification needs the file alone: no service, no database.
 
+use crate::runtime::receipts::{recheck, ReceiptReport};
 use crate::store::{chain_report, ChainReport, ChainRow};
-use aggregates::{Timestamp, RUN_AGGREGATE_TYPE};
+use aggregates::{RunEvent, Timestamp, RUN_AGGREGATE_TYPE};
 use projections::{Projection, RunStateView};
 use prost::Message;
 use serde::Serialize;
@@ -68,6 +69,10 @@ pub struct ArchiveVerification {
     /// Every event loads and the run's state folds from them (the fold the
     /// service runs); else why not.
     pub events_load: bool,
+    /// The decision receipt the stream records, checked again from its
+    /// bytes and the keys recorded with it; absent when it records none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<ReceiptReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -119,15 +124,17 @@ pub fn verify(bytes: &[u8]) -> Result<ArchiveVerification, ArchiveError> {
     }
     let chain = chain_report(&rows);
     let head_matches = chain.head.as_deref() == Some(archive.chain_head.as_str());
-    let events_load = match fold(&rows) {
-        Ok(()) => true,
+    let (events_load, receipt) = match fold(&rows) {
+        Ok(events) => (true, recheck(&events)),
         Err(why) => {
             detail.get_or_insert(why);
-            false
+            (false, None)
         }
     };
+    let receipt_holds = !receipt.as_ref().is_some_and(ReceiptReport::fails);
     Ok(ArchiveVerification {
-        verified: chain.intact && head_matches && events_load && detail.is_none(),
+        verified: chain.intact && head_matches && events_load && receipt_holds && detail.is_none(),
+        receipt,
         run_id: archive.run_id,
         chain,
         head_matches,
@@ -136,13 +143,15 @@ pub fn verify(bytes: &[u8]) -> Result<ArchiveVerification, ArchiveError> {
     })
 }
 
-/// Loads every row as its event and folds the run's state from them.
-fn fold(rows: &[ChainRow]) -> Result<(), String> {
-    let mut state = RunStateView::default();
-    for row in rows {
-        state.apply(&crate::verify::decode(row)?);
-    }
-    Ok(())
+/// Loads every row as its event and folds the run's state from them;
+/// answers the events.
+fn fold(rows: &[ChainRow]) -> Result<Vec<RunEvent>, String> {
+    let events: Vec<RunEvent> = rows
+        .iter()
+        .map(crate::verify::decode)
+        .collect::<Result<_, _>>()?;
+    RunStateView::fold(&events);
+    Ok(events)
 }
 
 /// The archive's file name for `run_id`.

@@ -102,6 +102,7 @@ pub async fn seed_run(store: &EventStore, envelopes: usize) -> anyhow::Result<(U
     commands.push(RunCommand::CompleteRun {
         session_state: "RESOLVED".into(),
         at: at(),
+        receipt: None,
     });
 
     let mut state = RunState::default();

@@ -1,14 +1,20 @@
 //! Verification of a run's record, for auditors (`GET /runs/:id/verify`,
 //! `macp-control-plane verify --run`): the stream's hash chain is intact
-//! (`store/chain.rs`), and every per-run read model equals a fresh fold of
-//! the stream by the same projections live ingestion runs.
+//! (`store/chain.rs`), the recorded decision receipt checks again from its
+//! recorded bytes (`runtime/receipts.rs`), and every per-run read model
+//! equals a fresh fold of the stream by the same projections live
+//! ingestion runs.
 //!
 //! What each check proves: an intact chain, that no event of the stream
 //! was changed, removed, inserted or reordered since it was appended (up
 //! to whoever can also rewrite every later hash: compare the head with
-//! one recorded elsewhere, such as an export); equal read models, that
-//! what the API serves about the run is what its events say.
+//! one recorded elsewhere, such as an export); a verified receipt, that
+//! the runtime that issued it (its key, published by `GetReceiptKeys`)
+//! vouches for the decision, and that the decision is the Commitment the
+//! run recorded; equal read models, that what the API serves about the
+//! run is what its events say.
 
+use crate::runtime::receipts::{recheck, ReceiptReport};
 use crate::store::{chain_report, ChainReport, ChainRow, EventStore, StoreError};
 use aggregates::RunEvent;
 use projections::{
@@ -31,6 +37,12 @@ pub struct RunVerification {
     /// Every check passed.
     pub verified: bool,
     pub chain: ChainReport,
+    /// The decision receipt, checked again from the recorded bytes;
+    /// absent when the run recorded none (not a standards-track mode, or
+    /// not completed). One the runtime did not serve is `present: false`
+    /// and fails nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<ReceiptReport>,
     pub read_models: ReadModelsReport,
 }
 
@@ -81,11 +93,21 @@ pub async fn verify_run(
         return Ok(None);
     };
     let chain = chain_report(&rows);
+    let events: Result<Vec<RunEvent>, String> = rows.iter().map(decode).collect();
+    let receipt = events.as_ref().ok().and_then(recheck);
     let caught_up = caught_up(store, last).await?;
-    let models = if caught_up {
-        compare_models(store, run_id, &rows).await?
-    } else {
-        Vec::new()
+    let models = match (&events, caught_up) {
+        (_, false) => Vec::new(),
+        (Ok(events), true) => compare_models(store, run_id, events).await?,
+        // Nothing can be folded from a stream that does not load.
+        (Err(detail), true) => DOCUMENT_PROJECTIONS
+            .iter()
+            .map(|projection| ModelCheck {
+                projection,
+                matching: false,
+                detail: Some(detail.clone()),
+            })
+            .collect(),
     };
     let read_models = ReadModelsReport {
         matching: caught_up && models.iter().all(|m| m.matching),
@@ -94,8 +116,11 @@ pub async fn verify_run(
     };
     Ok(Some(RunVerification {
         run_id,
-        verified: chain.intact && read_models.matching,
+        verified: chain.intact
+            && read_models.matching
+            && !receipt.as_ref().is_some_and(ReceiptReport::fails),
         chain,
+        receipt,
         read_models,
     }))
 }
@@ -122,32 +147,15 @@ async fn caught_up(store: &EventStore, position: i64) -> Result<bool, StoreError
 async fn compare_models(
     store: &EventStore,
     run_id: Uuid,
-    rows: &[ChainRow],
+    events: &[RunEvent],
 ) -> Result<Vec<ModelCheck>, StoreError> {
-    let mut events = Vec::with_capacity(rows.len());
-    for row in rows {
-        match decode(row) {
-            Ok(event) => events.push(event),
-            Err(detail) => {
-                // Nothing can be folded from a stream that does not load.
-                return Ok(DOCUMENT_PROJECTIONS
-                    .iter()
-                    .map(|projection| ModelCheck {
-                        projection,
-                        matching: false,
-                        detail: Some(detail.clone()),
-                    })
-                    .collect());
-            }
-        }
-    }
     Ok(vec![
-        check::<RunSummary>(store, run_id, &events).await?,
-        check::<RunStateView>(store, run_id, &events).await?,
-        check::<SentMessages>(store, run_id, &events).await?,
-        check::<RunMetrics>(store, run_id, &events).await?,
-        check::<RunArtifacts>(store, run_id, &events).await?,
-        check::<RunTraces>(store, run_id, &events).await?,
+        check::<RunSummary>(store, run_id, events).await?,
+        check::<RunStateView>(store, run_id, events).await?,
+        check::<SentMessages>(store, run_id, events).await?,
+        check::<RunMetrics>(store, run_id, events).await?,
+        check::<RunArtifacts>(store, run_id, events).await?,
+        check::<RunTraces>(store, run_id, events).await?,
     ])
 }
 

@@ -23,6 +23,8 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("post", "/runs/{id}/clone"),
     ("post", "/runs/{id}/archive"),
     ("get", "/runs/{id}/export"),
+    ("get", "/runs/{id}/verify"),
+    ("get", "/runs/{id}/archive"),
     ("get", "/runs/{id}/metrics"),
     ("get", "/runs/{id}/traces"),
     ("get", "/runs/{id}/artifacts"),

@@ -6,6 +6,7 @@ mod support;
 
 use macp_control_plane::demo::{is_terminal, Client};
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
+use macp_control_plane::store::chain_report;
 use serde_json::json;
 use std::time::Duration;
 use support::process::{free_port, ControlPlane};
@@ -109,4 +110,7 @@ async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_w
     let count =
         assert_recorded_exactly_once(&direct, &store, run_id.parse().unwrap(), "coord").await;
     assert_eq!(count, 1 + 80 + 2 + 1);
+    // The instance that took the run over continued its hash chain.
+    let chain = chain_report(&store.chain_rows(run_id.parse().unwrap()).await.unwrap());
+    assert!(chain.intact, "{chain:?}");
 }

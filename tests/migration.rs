@@ -69,6 +69,7 @@ fn recorded_run(run_id: Uuid) -> Vec<RunEvent> {
         RunCommand::CompleteRun {
             session_state: "RESOLVED".into(),
             at: AT,
+            receipt: None,
         },
     ];
     let mut state = RunState::default();

@@ -7,6 +7,7 @@ mod support;
 use macp_control_plane::demo::{decision_request, is_terminal, Client};
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use macp_control_plane::service::Service;
+use macp_control_plane::store::chain_report;
 use serde_json::json;
 use std::time::Duration;
 use support::process::{free_port, ControlPlane};
@@ -193,6 +194,9 @@ async fn a_killed_control_plane_resumes_its_runs_losing_and_doubling_nothing() {
         1 + 2 * 40 * 2 + 2 + 1,
         "SessionStart, 160 contributions, 2 agreeing, the Commitment"
     );
+    // Each restarted process continued the run's hash chain from the log.
+    let chain = chain_report(&store.chain_rows(run_id.parse().unwrap()).await.unwrap());
+    assert!(chain.intact, "{chain:?}");
 }
 
 #[tokio::test]

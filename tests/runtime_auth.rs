@@ -32,6 +32,7 @@ async fn the_control_plane_runs_a_session_over_tls_with_a_token_per_sender() {
             static_tokens_json: Some(RUNTIME_TOKENS.into()),
             tls_cert_pem: Some(cert_pem.clone()),
             tls_key_pem: Some(key_pem),
+            receipt_key: None,
         },
     )
     .await

@@ -7,12 +7,18 @@
 mod support;
 
 use aggregates::{RunEvent, Timestamp};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use macp_control_plane::demo;
+use macp_control_plane::runtime::embedded::{
+    EmbeddedRuntime, EmbeddedStorage, ReceiptKey, RuntimeSecurity,
+};
 use macp_control_plane::store::{chain_report, AppendError, EventStore};
+use macp_core::receipt::ReceiptSigner;
 use serde_json::Value;
 use sqlx::Connection;
 use std::process::Command;
-use support::{Engine, TestDb};
+use support::{poll_until, Engine, TestDb, TestService};
 
 /// Runs `macp-control-plane verify --run <run_id>` on `url`'s database;
 /// answers its exit code and the report it printed.
@@ -92,6 +98,11 @@ async fn a_run_verifies_and_a_changed_byte_is_found(engine: Engine) {
     assert_eq!(report["chain"]["intact"], true);
     assert_eq!(report["readModels"]["matching"], true, "{report}");
     assert_eq!(report["readModels"]["models"].as_array().unwrap().len(), 6);
+    // The embedded runtime serves unsigned receipts: present, checked,
+    // the Commitment the run recorded.
+    assert_eq!(report["receipt"]["present"], true, "{report}");
+    assert_eq!(report["receipt"]["checks"]["signed"], false);
+    assert_eq!(report["receipt"]["checks"]["commitmentMatches"], true);
     let store = db.store().await;
     let rows = store.chain_rows(run_id.parse().unwrap()).await.unwrap();
     assert_eq!(report["chain"]["events"], rows.len());
@@ -252,6 +263,92 @@ async fn an_archive_verifies_offline_on_sqlite() {
 #[tokio::test]
 async fn an_archive_verifies_offline_on_postgres() {
     an_archive_verifies_offline(Engine::Postgres).await;
+}
+
+/// A runtime that signs receipts (a key made here): the run's receipt is
+/// fetched, checked and recorded with its end; the run state, the
+/// verification, the export and the archive show it signed and verified.
+async fn a_signed_receipt_is_kept_and_verifies(engine: Engine) {
+    let seed = [42u8; 32];
+    let signer = ReceiptSigner::from_seed(&seed, "test-key-1").unwrap();
+    let mut private_jwk = signer.public_jwk();
+    private_jwk["d"] = URL_SAFE_NO_PAD.encode(seed).into();
+    let runtime = EmbeddedRuntime::start_secured(
+        EmbeddedStorage::Memory,
+        RuntimeSecurity {
+            receipt_key: Some(ReceiptKey {
+                key_text: private_jwk.to_string(),
+                kid: None,
+                runtime_id: "verify-test".into(),
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let db = TestDb::new(engine).await;
+    let service = TestService::start(&db.config_with_runtime(runtime.address)).await;
+    let outcome = demo::run(&service.url()).await.unwrap();
+    assert_eq!(outcome.status, "completed");
+    let run_id = outcome.run_id;
+
+    let state = poll_until(&service.client, &format!("/runs/{run_id}/state"), |state| {
+        state["decision"]["current"]["receipt"].is_object()
+    })
+    .await;
+    let receipt = &state["decision"]["current"]["receipt"];
+    assert_eq!(receipt["present"], true, "{receipt}");
+    assert_eq!(receipt["signed"], true, "{receipt}");
+    assert_eq!(receipt["verified"], true, "{receipt}");
+    assert_eq!(receipt["signatureValid"], true);
+    assert_eq!(receipt["commitmentMatches"], true);
+    assert_eq!(receipt["issuer"], "runtime:verify-test");
+    assert_eq!(receipt["verdict"], "attested");
+
+    let (status, report) = service
+        .client
+        .get(&format!("/runs/{run_id}/verify"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["receipt"]["present"], true);
+    assert_eq!(report["receipt"]["checks"]["signatureValid"], true);
+    assert_eq!(report["receipt"]["asRecorded"], true);
+
+    let (_, export) = service
+        .client
+        .get(&format!("/runs/{run_id}/export"))
+        .await
+        .unwrap();
+    let served: Value =
+        serde_json::from_str(export["receipt"]["receiptJson"].as_str().unwrap()).unwrap();
+    assert_eq!(served["issuer"], "runtime:verify-test");
+    assert_eq!(served["receipt_format"], "macp-receipt/1");
+    let keys: Value =
+        serde_json::from_str(export["receipt"]["keysJson"].as_str().unwrap()).unwrap();
+    assert_eq!(keys["keys"][0]["kid"], "test-key-1");
+
+    let archive = reqwest::get(format!("{}/runs/{run_id}/archive", service.url()))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let offline = macp_control_plane::archive::verify(&archive).unwrap();
+    assert!(offline.verified, "{offline:?}");
+    let rechecked = offline.receipt.expect("the archive holds the receipt");
+    assert!(rechecked.verified());
+    assert_eq!(rechecked.checks.signature_valid, Some(true));
+}
+
+#[tokio::test]
+async fn a_signed_receipt_is_kept_and_verifies_on_sqlite() {
+    a_signed_receipt_is_kept_and_verifies(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_signed_receipt_is_kept_and_verifies_on_postgres() {
+    a_signed_receipt_is_kept_and_verifies(Engine::Postgres).await;
 }
 
 /// Two store handles (two instances) append to one stream at once, each

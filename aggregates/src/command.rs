@@ -54,6 +54,9 @@ pub enum RunCommand {
     CompleteRun {
         session_state: String,
         at: Timestamp,
+        /// The session's decision receipt, fetched and checked when it
+        /// resolved (a standards-track mode), recorded with the run's end.
+        receipt: Option<Box<crate::receipt::DecisionReceipt>>,
     },
     FailRun {
         error_code: String,

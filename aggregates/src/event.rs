@@ -114,6 +114,14 @@ pub enum RunEvent {
     /// Hidden from lists unless asked for; nothing else changes.
     #[serde(rename_all = "camelCase")]
     RunArchived { at: Timestamp },
+    /// The runtime's decision receipt for the run's resolved session, as
+    /// served, with what checking it found (a failed check is recorded,
+    /// never dropped), or why there is none.
+    #[serde(rename_all = "camelCase")]
+    DecisionReceiptRecorded {
+        receipt: crate::receipt::DecisionReceipt,
+        at: Timestamp,
+    },
     /// A tombstone: the run is gone from every read model, its events stay
     /// in the log (they are never deleted).
     #[serde(rename_all = "camelCase")]
@@ -181,6 +189,7 @@ impl RunEvent {
             RunEvent::RunResumed { .. } => "RunResumed",
             RunEvent::ArtifactRegistered { .. } => "ArtifactRegistered",
             RunEvent::RunArchived { .. } => "RunArchived",
+            RunEvent::DecisionReceiptRecorded { .. } => "DecisionReceiptRecorded",
             RunEvent::RunDeleted { .. } => "RunDeleted",
             RunEvent::ActionAudited { .. } => "ActionAudited",
         }

@@ -16,6 +16,7 @@ pub mod command;
 pub mod cqrs;
 pub mod error;
 pub mod event;
+pub mod receipt;
 pub mod request;
 pub mod run;
 pub mod session_id;

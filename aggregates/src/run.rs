@@ -135,6 +135,7 @@ impl RunState {
                 }
             }
             RunEvent::RunArchived { .. } => self.archived = true,
+            RunEvent::DecisionReceiptRecorded { .. } => {}
             RunEvent::RunDeleted { .. } => self.deleted = true,
             RunEvent::ActionAudited { .. } => {}
         }
@@ -408,17 +409,28 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
                 out.derived(*received_at, source.clone(), event);
             }
         }
-        RunCommand::CompleteRun { session_state, at } => {
+        RunCommand::CompleteRun {
+            session_state,
+            at,
+            receipt,
+        } => {
             transition(status, RunStatus::Completed)?;
             out.fact(RunEvent::RunCompleted {
                 session_state: session_state.clone(),
                 at: *at,
             });
-            out.lifecycle(
-                *at,
-                types::RUN_COMPLETED,
-                json!({"runStatus": RunStatus::Completed, "sessionState": session_state}),
-            );
+            let mut data =
+                json!({"runStatus": RunStatus::Completed, "sessionState": session_state});
+            if let Some(receipt) = receipt {
+                // The bytes as a fact; their summary on the canonical event,
+                // which the run state (live and replayed) folds.
+                out.fact(RunEvent::DecisionReceiptRecorded {
+                    receipt: (**receipt).clone(),
+                    at: *at,
+                });
+                data["decisionReceipt"] = json!(receipt.summary());
+            }
+            out.lifecycle(*at, types::RUN_COMPLETED, data);
         }
         RunCommand::FailRun {
             error_code,

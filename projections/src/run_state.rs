@@ -149,6 +149,9 @@ pub struct CurrentDecision {
     pub resolved_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_by: Option<String>,
+    /// The runtime's decision receipt, as `run.completed` recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<aggregates::receipt::ReceiptSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -340,6 +343,17 @@ impl RunStateView {
         let sender = text(data, "sender");
         match event.event_type.as_str() {
             types::RUN_STARTED => self.run.started_at = Some(event.ts),
+            types::RUN_COMPLETED => {
+                if let Some(receipt) = data
+                    .get("decisionReceipt")
+                    .and_then(|r| serde_json::from_value(r.clone()).ok())
+                {
+                    self.decision
+                        .current
+                        .get_or_insert_with(Default::default)
+                        .receipt = Some(receipt);
+                }
+            }
             types::SESSION_BOUND => self.run.runtime_session_id = text(data, "sessionId"),
             types::PARTICIPANT_SEEN => {
                 if let Some(id) = text(data, "participantId") {

@@ -237,6 +237,7 @@ fn events_of(steps: &[Step]) -> Vec<RunEvent> {
             Step::Complete => RunCommand::CompleteRun {
                 session_state: "RESOLVED".into(),
                 at: at(),
+                receipt: None,
             },
             Step::Fail => RunCommand::FailRun {
                 error_code: "RUNTIME_UNAVAILABLE".into(),

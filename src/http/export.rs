@@ -105,6 +105,7 @@ pub async fn export(
         "projection",
         "metrics",
         "artifacts",
+        "receipt",
         "exportedAt",
     ] {
         lines.push(json!({"type": part, "data": bundle[part]}).to_string());
@@ -124,8 +125,11 @@ pub async fn export(
         .into_response())
 }
 
-/// `{run, session, projection, metrics, artifacts, canonicalEvents,
-/// rawEvents, exportedAt}`, everything read from the log and read models.
+/// `{run, session, projection, metrics, artifacts, receipt,
+/// canonicalEvents, rawEvents, exportedAt}`, everything read from the log
+/// and read models; `receipt` is the recorded decision receipt
+/// (`{receiptJson, keysJson, unavailable, checks}`, the runtime's bytes as
+/// served) or null.
 pub async fn bundle(
     app: &AppState,
     run_id: Uuid,
@@ -148,8 +152,14 @@ pub async fn bundle(
     });
     let mut canonical = Vec::new();
     let mut raw = Vec::new();
+    let mut receipt = Value::Null;
     for stored in app.store.read_stream(run_id, 0).await? {
         match stored.event {
+            RunEvent::DecisionReceiptRecorded {
+                receipt: recorded, ..
+            } => {
+                receipt = serde_json::to_value(recorded).map_err(ApiError::internal)?;
+            }
             RunEvent::CanonicalEventRecorded { event }
                 if options.canonical && canonical.len() < options.event_limit =>
             {
@@ -170,6 +180,7 @@ pub async fn bundle(
         "projection": read_model::<RunStateView>(app, run_id).await?,
         "metrics": read_model::<RunMetrics>(app, run_id).await?,
         "artifacts": read_model::<RunArtifacts>(app, run_id).await?.artifacts,
+        "receipt": receipt,
         "canonicalEvents": canonical,
         "rawEvents": raw,
         "exportedAt": Timestamp::now(),

@@ -6,6 +6,7 @@
 //! lease is free or expired (at start-up, and when another instance died),
 //! and the driver continues where the log ends.
 
+pub mod decision_receipt;
 pub mod discovery;
 mod leases;
 pub mod run_driver;

@@ -17,6 +17,7 @@ use crate::run_repository::{CommandError, RunRepository};
 use crate::runtime::client::StreamItem;
 use crate::runtime::payloads::{encode_envelope, encode_payload};
 use crate::runtime::pb::{Envelope, Root as PbRoot, SessionStartPayload, SessionState};
+use crate::runtime::receipts::has_receipts;
 use crate::runtime::{RuntimeClient, RuntimeError, SessionSubscription, MACP_VERSION};
 use aggregates::request::ExecutionRequest;
 use aggregates::{
@@ -451,6 +452,7 @@ impl RunDriver {
             SessionState::Resolved => Some(RunCommand::CompleteRun {
                 session_state: "RESOLVED".into(),
                 at,
+                receipt: None,
             }),
             SessionState::Expired => Some(RunCommand::FailRun {
                 error_code: "SESSION_EXPIRED".into(),
@@ -480,7 +482,7 @@ impl RunDriver {
             return Ok(false);
         };
         self.drain(subscription).await?;
-        if let RunCommand::CompleteRun { at, .. } = &mut ending {
+        if let RunCommand::CompleteRun { at, receipt, .. } = &mut ending {
             // Its resolving message, now recorded, says when it resolved:
             // stamped by its sender's clock, so kept between the session's
             // start and now (a skewed agent cannot end a run before it
@@ -489,6 +491,24 @@ impl RunDriver {
             if let Some(resolved) = drained.last_envelope_at.filter(|_| drained.observed) {
                 let earliest = drained.started_at.unwrap_or(resolved);
                 *at = resolved.max(earliest).min((*at).max(earliest));
+            }
+            // A standards-track mode's resolved session has a decision
+            // receipt: fetched and checked now, recorded with the end.
+            let mode = drained
+                .request
+                .as_ref()
+                .map(|r| r.session.mode_name.as_str());
+            if mode.is_some_and(has_receipts) {
+                *receipt = Some(Box::new(
+                    super::decision_receipt::fetch(
+                        &self.runtime,
+                        self.repo.store(),
+                        self.run_id,
+                        observer,
+                        session_id,
+                    )
+                    .await?,
+                ));
             }
         }
         self.record(ending).await?;

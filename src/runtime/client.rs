@@ -182,6 +182,41 @@ impl RuntimeClient {
         .await
     }
 
+    /// The decision receipt of a resolved session of a standards-track
+    /// mode: the `macp-receipt/1` JSON text as served (stable bytes once
+    /// issued). Another session is refused with `RECEIPT_UNAVAILABLE`.
+    pub async fn get_decision_receipt(
+        &self,
+        sender: &str,
+        session_id: &str,
+    ) -> Result<String, RuntimeError> {
+        self.guarded("get_decision_receipt", async move {
+            let request = pb::GetDecisionReceiptRequest {
+                session_id: session_id.to_string(),
+            };
+            let response = self
+                .client
+                .clone()
+                .get_decision_receipt(self.as_observer(sender, request, Some(CALL_TIMEOUT))?)
+                .await?;
+            Ok(response.into_inner().receipt_json)
+        })
+        .await
+    }
+
+    /// The JWKS receipts are signed under (`{"keys":[]}` when unsigned).
+    pub async fn get_receipt_keys(&self) -> Result<String, RuntimeError> {
+        self.guarded("get_receipt_keys", async move {
+            let response = self
+                .client
+                .clone()
+                .get_receipt_keys(self.as_service(pb::GetReceiptKeysRequest {})?)
+                .await?;
+            Ok(response.into_inner().jwks_json)
+        })
+        .await
+    }
+
     /// Passive subscription to a session's accepted envelopes after
     /// `after_sequence` (0 = from SessionStart). The returned subscription
     /// holds our write side open: closing it would end the stream.

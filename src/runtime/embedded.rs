@@ -9,8 +9,10 @@
 //! because the port is bound to loopback.
 
 use macp_runtime::log_store::LogStore;
+use macp_runtime::macp_core::receipt::{KeySet, ReceiptSigner};
 use macp_runtime::mode_registry::ModeRegistry;
 use macp_runtime::policy::registry::PolicyRegistry;
+use macp_runtime::receipts::ReceiptConfig;
 use macp_runtime::registry::SessionRegistry;
 use macp_runtime::runtime::Runtime;
 use macp_runtime::security::SecurityLayer;
@@ -38,12 +40,41 @@ pub enum EmbeddedStorage {
 
 /// How a runtime started by [`EmbeddedRuntime::start_secured`] authenticates
 /// callers and serves: static bearer tokens (the runtime's
-/// `MACP_AUTH_TOKENS_JSON` format) and a TLS certificate and key (PEM).
+/// `MACP_AUTH_TOKENS_JSON` format), a TLS certificate and key (PEM), and
+/// the key it signs decision receipts with.
 #[derive(Clone, Default)]
 pub struct RuntimeSecurity {
     pub static_tokens_json: Option<String>,
     pub tls_cert_pem: Option<Vec<u8>>,
     pub tls_key_pem: Option<Vec<u8>>,
+    /// Without it, the runtime's own variables decide
+    /// (`MACP_RECEIPT_SIGNING_KEY[_PATH]`, `MACP_RECEIPT_SIGNING_KID`,
+    /// `MACP_RECEIPT_PUBLIC_KEYS_PATH`, `MACP_RUNTIME_ID`; unset: unsigned).
+    pub receipt_key: Option<ReceiptKey>,
+}
+
+/// A decision-receipt signing key, as the runtime reads one.
+#[derive(Clone)]
+pub struct ReceiptKey {
+    /// A PKCS#8 PEM or a private OKP JWK (Ed25519).
+    pub key_text: String,
+    /// The key's `kid` (required for a PEM).
+    pub kid: Option<String>,
+    /// The receipts' issuer is `runtime:<runtime_id>`.
+    pub runtime_id: String,
+}
+
+/// The runtime's receipt configuration: `key`, else its variables.
+fn receipt_config(key: Option<&ReceiptKey>) -> anyhow::Result<ReceiptConfig> {
+    let config = match key {
+        None => ReceiptConfig::from_env(),
+        Some(key) => {
+            let signer = ReceiptSigner::load(&key.key_text, key.kid.as_deref())
+                .map_err(|e| anyhow::anyhow!("receipt signing key: {e}"))?;
+            ReceiptConfig::new(Some(signer), KeySet::new(), Some(&key.runtime_id))
+        }
+    };
+    config.map_err(|e| anyhow::anyhow!("decision receipts: {e}"))
 }
 
 /// A running in-process runtime. Dropping it stops the server.
@@ -115,7 +146,8 @@ impl EmbeddedRuntime {
         };
         let runtime = Arc::new(
             Runtime::with_registries(backend, registry, log_store, mode_registry, policy_registry)
-                .with_compact_terminal_logs(false),
+                .with_compact_terminal_logs(false)
+                .with_receipt_config(receipt_config(security.receipt_key.as_ref())?),
         );
         let mut layer = SecurityLayer::dev_mode();
         if let Some(tokens) = &security.static_tokens_json {

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod embedded;
 pub mod error;
 pub mod payloads;
+pub mod receipts;
 
 /// Types generated from the runtime's `macp.v1` schemas.
 #[allow(clippy::all, clippy::pedantic)]

@@ -196,6 +196,7 @@ fn a_terminal_run_refuses_further_transitions() {
     commands.push(RunCommand::CompleteRun {
         session_state: "RESOLVED".into(),
         at: T,
+        receipt: None,
     });
     let events = history(&commands);
     assert_eq!(RunState::fold(&events).status, Some(RunStatus::Completed));
@@ -210,6 +211,45 @@ fn a_terminal_run_refuses_further_transitions() {
             from: RunStatus::Completed,
             to: RunStatus::Failed,
         });
+}
+
+#[test]
+fn a_decision_receipt_is_recorded_with_the_end_and_summed_up_on_it() {
+    let receipt = crate::receipt::DecisionReceipt {
+        receipt_json: Some(r#"{"receipt_format":"macp-receipt/1"}"#.into()),
+        keys_json: Some(r#"{"keys":[]}"#.into()),
+        unavailable: None,
+        checks: crate::receipt::ReceiptChecks {
+            issuer: Some("runtime:test".into()),
+            commitment_matches: true,
+            verdict: Some("integrity_only".into()),
+            ..Default::default()
+        },
+    };
+    let events = accepted(
+        &history(&bound_run()),
+        RunCommand::CompleteRun {
+            session_state: "RESOLVED".into(),
+            at: T,
+            receipt: Some(Box::new(receipt.clone())),
+        },
+    );
+    let recorded = events.iter().find_map(|event| match event {
+        RunEvent::DecisionReceiptRecorded { receipt, .. } => Some(receipt),
+        _ => None,
+    });
+    assert_eq!(recorded, Some(&receipt), "the bytes, as served");
+    let completed = events
+        .iter()
+        .filter_map(RunEvent::canonical)
+        .find(|event| event.event_type == "run.completed")
+        .expect("run.completed");
+    assert_eq!(
+        completed.data["decisionReceipt"],
+        json!({"present": true, "signed": false, "verified": true,
+               "issuer": "runtime:test", "commitmentMatches": true,
+               "verdict": "integrity_only", "problems": []})
+    );
 }
 
 #[test]

@@ -125,6 +125,7 @@ fn decided_run() -> Run {
     run.run(RunCommand::CompleteRun {
         session_state: "RESOLVED".into(),
         at: T,
+        receipt: None,
     });
     run
 }
