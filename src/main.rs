@@ -59,10 +59,11 @@ enum Command {
     /// print a table (run a release build).
     Bench(macp_control_plane::bench::BenchArgs),
     /// Verify a run's record and print the report as JSON: with --run, in
-    /// the database of DATABASE_URL (its stream's hash chain, its read
-    /// models against a fresh fold); with --archive, a run archive file
-    /// offline (its chain, its named head, its events load). Exit code 0
-    /// when every check passes, 1 when one fails.
+    /// the database of DATABASE_URL (its stream's hash chain, its decision
+    /// receipt checked again, its read models against a fresh fold, once
+    /// the projectors have caught up); with --archive, a run archive file
+    /// offline (its chain, its named head, its events load, its receipt).
+    /// Exit code 0 when every check passes, 1 when one fails.
     #[command(group(clap::ArgGroup::new("what").required(true).args(["run", "archive"])))]
     Verify {
         /// The run's id.

@@ -22,6 +22,7 @@ use projections::{
 };
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -82,25 +83,40 @@ const DOCUMENT_PROJECTIONS: [&str; 6] = [
 
 /// Verifies `run_id`'s record; `None` when the log holds no such run.
 ///
+/// The stored models are read before the stream they are compared with,
+/// and each is compared with the fold of the stream up to the log
+/// position it was written at, so a run that goes on meanwhile verifies
+/// too.
+///
 /// # Errors
 /// The store failed to answer.
 pub async fn verify_run(
     store: &EventStore,
     run_id: Uuid,
 ) -> Result<Option<RunVerification>, StoreError> {
-    let rows = store.chain_rows(run_id).await?;
-    let Some(last) = rows.last().map(|row| row.position) else {
+    let Some(last) = store
+        .chain_rows(run_id)
+        .await?
+        .last()
+        .map(|row| row.position)
+    else {
         return Ok(None);
     };
+    let caught_up = caught_up(store, last).await?;
+    let stored = match caught_up {
+        true => Some(stored_models(store, run_id).await?),
+        false => None,
+    };
+    // Read after the models: it holds every event they were folded from.
+    let rows = store.chain_rows(run_id).await?;
     let chain = chain_report(&rows);
     let events: Result<Vec<RunEvent>, String> = rows.iter().map(decode).collect();
     let receipt = events.as_ref().ok().and_then(recheck);
-    let caught_up = caught_up(store, last).await?;
-    let models = match (&events, caught_up) {
-        (_, false) => Vec::new(),
-        (Ok(events), true) => compare_models(store, run_id, events).await?,
+    let models = match (&events, stored) {
+        (_, None) => Vec::new(),
+        (Ok(events), Some(stored)) => compare_models(&stored, &rows, events),
         // Nothing can be folded from a stream that does not load.
-        (Err(detail), true) => DOCUMENT_PROJECTIONS
+        (Err(detail), Some(_)) => DOCUMENT_PROJECTIONS
             .iter()
             .map(|projection| ModelCheck {
                 projection,
@@ -144,19 +160,36 @@ async fn caught_up(store: &EventStore, position: i64) -> Result<bool, StoreError
     }
 }
 
-async fn compare_models(
+/// A run's stored document of a projection and the log position it was
+/// written at.
+type StoredModel = Option<(String, i64)>;
+
+/// The run's stored documents, by projection.
+async fn stored_models(
     store: &EventStore,
     run_id: Uuid,
+) -> Result<BTreeMap<&'static str, StoredModel>, StoreError> {
+    let mut stored = BTreeMap::new();
+    for projection in DOCUMENT_PROJECTIONS {
+        stored.insert(projection, store.read_model_at(projection, run_id).await?);
+    }
+    Ok(stored)
+}
+
+fn compare_models(
+    stored: &BTreeMap<&'static str, StoredModel>,
+    rows: &[ChainRow],
     events: &[RunEvent],
-) -> Result<Vec<ModelCheck>, StoreError> {
-    Ok(vec![
-        check::<RunSummary>(store, run_id, events).await?,
-        check::<RunStateView>(store, run_id, events).await?,
-        check::<SentMessages>(store, run_id, events).await?,
-        check::<RunMetrics>(store, run_id, events).await?,
-        check::<RunArtifacts>(store, run_id, events).await?,
-        check::<RunTraces>(store, run_id, events).await?,
-    ])
+) -> Vec<ModelCheck> {
+    let of = |name: &str| stored.get(name).cloned().flatten();
+    vec![
+        check::<RunSummary>(of(RunSummary::NAME), rows, events),
+        check::<RunStateView>(of(RunStateView::NAME), rows, events),
+        check::<SentMessages>(of(SentMessages::NAME), rows, events),
+        check::<RunMetrics>(of(RunMetrics::NAME), rows, events),
+        check::<RunArtifacts>(of(RunArtifacts::NAME), rows, events),
+        check::<RunTraces>(of(RunTraces::NAME), rows, events),
+    ]
 }
 
 /// A stored row as its event, or why it does not load.
@@ -171,30 +204,35 @@ pub(crate) fn decode(row: &ChainRow) -> Result<RunEvent, String> {
     .map_err(|e| format!("the event at position {} does not load: {e}", row.position))
 }
 
-/// Folds `events` with `P` and compares the result with `P`'s stored
-/// document, both in canonical form (keys sorted at every level, numbers
-/// and strings as serde_json writes them): PostgreSQL's jsonb keeps keys
-/// in its own order, so the stored bytes are not the fold's.
-async fn check<P: Projection>(
-    store: &EventStore,
-    run_id: Uuid,
-    events: &[RunEvent],
-) -> Result<ModelCheck, StoreError> {
-    let folded = serde_json::to_value(P::fold(events))
-        .map_err(|e| StoreError::Corrupt(format!("{} does not serialize: {e}", P::NAME)))?;
-    let detail = match store.read_model(P::NAME, run_id).await? {
+/// Folds the `events` (of `rows`, one each) up to the stored document's
+/// position with `P` and compares the result with the document, both in
+/// canonical form (keys sorted at every level, numbers and strings as
+/// serde_json writes them): PostgreSQL's jsonb keeps keys in its own
+/// order, so the stored bytes are not the fold's.
+fn check<P: Projection>(stored: StoredModel, rows: &[ChainRow], events: &[RunEvent]) -> ModelCheck {
+    let detail = match stored {
         None => Some("no stored model".to_string()),
-        Some(doc) => match serde_json::from_str::<Value>(&doc) {
-            Err(e) => Some(format!("the stored model is not JSON: {e}")),
-            Ok(stored) if canonical(&stored) == canonical(&folded) => None,
-            Ok(_) => Some("the stored model differs from the fold of the stream".to_string()),
-        },
+        Some((doc, position)) => {
+            let folded_upto = rows.partition_point(|row| row.position <= position);
+            match (
+                serde_json::from_str::<Value>(&doc),
+                serde_json::to_value(P::fold(&events[..folded_upto])),
+            ) {
+                (Err(e), _) => Some(format!("the stored model is not JSON: {e}")),
+                (_, Err(e)) => Some(format!("the fold does not serialize: {e}")),
+                (Ok(stored), Ok(folded)) if canonical(&stored) == canonical(&folded) => None,
+                (Ok(_), Ok(_)) => Some(format!(
+                    "the stored model differs from the fold of the stream up to position \
+                     {position}"
+                )),
+            }
+        }
     };
-    Ok(ModelCheck {
+    ModelCheck {
         projection: P::NAME,
         matching: detail.is_none(),
         detail,
-    })
+    }
 }
 
 /// `value` as JSON text with the keys of every object sorted.

@@ -11,6 +11,7 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{CqrsFramework, EventStore as _};
 use macp_control_plane::demo;
 use macp_control_plane::run_repository::RunRepository;
+use macp_control_plane::store::chain_report;
 use postgres_es::PostgresEventRepository;
 use serde_json::json;
 use sqlx::PgPool;
@@ -92,4 +93,28 @@ async fn an_event_committed_through_postgres_es_reaches_every_side_of_the_servic
             .contains("archived"),
         "{refused}"
     );
+
+    // postgres-es wrote no chain hash; the service's next append chains
+    // the stream first, and the chain holds over every row.
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/runs/{}", service.url(), done.run_id))
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{deleted:?}");
+    // Read through the service's own store: opening another would chain
+    // what it finds unchained itself.
+    let rows = service
+        .service
+        .store
+        .chain_rows(done.run_id.parse().unwrap())
+        .await
+        .unwrap();
+    let types: Vec<&str> = rows.iter().map(|row| row.event_type.as_str()).collect();
+    let archived = types.iter().position(|t| *t == "RunArchived");
+    let deleted = types.iter().position(|t| *t == "RunDeleted");
+    assert!(archived < deleted && archived.is_some(), "{types:?}");
+    assert!(rows.iter().all(|row| row.chain_hash.is_some()));
+    let chain = chain_report(&rows);
+    assert!(chain.intact, "{chain:?}");
 }

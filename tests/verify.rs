@@ -15,10 +15,12 @@ use macp_control_plane::runtime::embedded::{
 };
 use macp_control_plane::store::{chain_report, AppendError, EventStore};
 use macp_core::receipt::ReceiptSigner;
+use serde_json::json;
 use serde_json::Value;
 use sqlx::Connection;
 use std::process::Command;
-use support::{poll_until, Engine, TestDb, TestService};
+use support::runtime_peer::multi_round_request;
+use support::{poll_until, running, Engine, TestDb, TestService};
 
 /// Runs `macp-control-plane verify --run <run_id>` on `url`'s database;
 /// answers its exit code and the report it printed.
@@ -349,6 +351,50 @@ async fn a_signed_receipt_is_kept_and_verifies_on_sqlite() {
 #[tokio::test]
 async fn a_signed_receipt_is_kept_and_verifies_on_postgres() {
     a_signed_receipt_is_kept_and_verifies(Engine::Postgres).await;
+}
+
+/// A run that goes on while it is verified verifies every time: each
+/// stored model is compared with the fold of the stream up to the
+/// position it was written at, not with a stream read at another moment.
+async fn a_run_in_progress_verifies(engine: Engine) {
+    let db = TestDb::new(engine).await;
+    let service = db.start().await;
+    let client = &service.client;
+    let run_id = running(client, &multi_round_request(120_000)).await;
+    let sending = {
+        let client = macp_control_plane::demo::Client::new(&service.url());
+        let run_id = run_id.clone();
+        tokio::spawn(async move {
+            for i in 0..30 {
+                for sender in ["alice", "bob"] {
+                    let value = format!("{sender}-{i}");
+                    client
+                        .send(&run_id, sender, "Contribute", json!({"value": value}))
+                        .await
+                        .expect("a contribution is accepted");
+                }
+            }
+        })
+    };
+    let mut verified = 0;
+    while !sending.is_finished() {
+        let (status, report) = client.get(&format!("/runs/{run_id}/verify")).await.unwrap();
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["readModels"]["matching"], true, "{report}");
+        verified += 1;
+    }
+    sending.await.unwrap();
+    assert!(verified > 0, "verified while the run went on");
+}
+
+#[tokio::test]
+async fn a_run_in_progress_verifies_on_sqlite() {
+    a_run_in_progress_verifies(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_run_in_progress_verifies_on_postgres() {
+    a_run_in_progress_verifies(Engine::Postgres).await;
 }
 
 /// Two store handles (two instances) append to one stream at once, each

@@ -18,10 +18,10 @@ use axum::Json;
         ("id" = String, Path, description = "Run id (lowercase UUID)"),
     ),
     responses(
-        (status = 200, description = "Verified: `{runId, verified: true, chain: {intact, events, head}, readModels: {matching, caughtUp, models: [{projection, matching}]}}`", body = serde_json::Value),
+        (status = 200, description = "Verified: `{runId, verified: true, chain: {intact, events, head}, receipt?: {present, unavailable?, checks: {issuer, signed, signatureValid, commitmentMatches, verdict, problems}, asRecorded}, readModels: {matching, caughtUp, models: [{projection, matching, detail?}]}}` (`receipt` absent when the run recorded none)", body = serde_json::Value),
         (status = 400, description = "Bad input: the body names the field", body = Problem),
         (status = 404, description = "No such run", body = Problem),
-        (status = 409, description = "A check failed: the same report, `verified: false`, with `chain.firstBad` ({position, sequence, reason}) or the models that differ", body = serde_json::Value),
+        (status = 409, description = "A check failed: the same report, `verified: false`, with `chain.firstBad` ({position, sequence, reason}), the receipt's `problems`, the models that differ, or `caughtUp: false` (the projectors had not folded the run's last event within 5 s)", body = serde_json::Value),
     )
 )]
 pub async fn verify(

@@ -6,6 +6,7 @@
 //! runtime that serves no receipts, a mismatch or a bad signature are
 //! recorded as such, never dropped.
 
+use super::run_driver::with_retries;
 use crate::runtime::receipts;
 use crate::runtime::RuntimeClient;
 use crate::store::{EventStore, StoreError};
@@ -23,9 +24,13 @@ pub async fn fetch(
 ) -> Result<DecisionReceipt, StoreError> {
     let events = store.read_stream(run_id, 0).await?;
     let commitment = receipts::recorded_commitment(events.iter().map(|stored| &stored.event));
-    let receipt = match runtime.get_decision_receipt(observer, session_id).await {
+    // A runtime that is briefly unreachable is asked again, with backoff:
+    // what is recorded here is recorded for good.
+    let served = with_retries(|| runtime.get_decision_receipt(observer, session_id)).await;
+    let receipt = match served {
         Ok(receipt_json) => {
-            let (keys_json, keys_problem) = match runtime.get_receipt_keys().await {
+            let (keys_json, keys_problem) = match with_retries(|| runtime.get_receipt_keys()).await
+            {
                 Ok(keys) => (Some(keys), None),
                 Err(error) => (
                     None,

@@ -578,7 +578,7 @@ fn backoff(attempt: u32) -> Duration {
 
 /// Calls `call` until it succeeds, is refused, or fails for transport
 /// reasons [`RUNTIME_TRIES`] times.
-async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, RuntimeError>
+pub(super) async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, RuntimeError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, RuntimeError>>,

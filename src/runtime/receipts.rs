@@ -70,6 +70,13 @@ pub fn check(
             "the receipt's commitment_hash is not the hash of the Commitment it carries".into(),
         ),
     }
+    if !checks.signed && !trusted.is_empty() {
+        // A runtime that publishes keys signs its receipts: an unsigned
+        // one from it had its signature taken away.
+        checks.problems.push(
+            "the runtime publishes signing keys, but the receipt carries no signature".into(),
+        );
+    }
     if checks.signed {
         let valid = verification
             .attestations
@@ -114,17 +121,19 @@ pub fn check(
 /// The payload bytes of the last Commitment envelope among a run's
 /// `events` (the one that resolved its session).
 pub fn recorded_commitment<'a>(events: impl IntoIterator<Item = &'a RunEvent>) -> Option<Vec<u8>> {
-    events
+    let last = events
         .into_iter()
         .filter_map(|event| match event {
             RunEvent::RuntimeEnvelopeRecorded { envelope, .. }
                 if envelope.message_type == COMMITMENT =>
             {
-                STANDARD.decode(&envelope.payload_base64).ok()
+                Some(envelope)
             }
             _ => None,
         })
-        .last()
+        .last()?;
+    // One whose payload does not decode matches no receipt.
+    STANDARD.decode(&last.payload_base64).ok()
 }
 
 /// The recorded receipt of a run, checked again from its recorded bytes
@@ -280,6 +289,19 @@ mod tests {
         let checks = check(&changed, Some(&keys(&key)), Some(&wire));
         assert_eq!(checks.signature_valid, Some(false));
         assert!(!checks.problems.is_empty());
+    }
+
+    #[test]
+    fn a_receipt_stripped_of_its_signature_fails() {
+        let wire = wire("approve");
+        let key = signer(7);
+        let mut signed: Value = serde_json::from_str(&receipt(&wire, Some(&key))).unwrap();
+        signed["attestations"] = serde_json::json!([]);
+        let checks = check(&signed.to_string(), Some(&keys(&key)), Some(&wire));
+        assert!(!checks.signed);
+        assert!(checks.commitment_matches);
+        assert_eq!(checks.problems.len(), 1, "{:?}", checks.problems);
+        assert!(checks.problems[0].contains("carries no signature"));
     }
 
     #[test]

@@ -143,9 +143,7 @@ impl EventStore {
                     })
                 }
                 Some(None) => {
-                    let mut tx = self.pool().begin().await?;
-                    chain_stream(&mut tx, self.dialect(), &stream).await?;
-                    tx.commit().await?;
+                    chain_stream(self.pool(), self.dialect(), &stream).await?;
                 }
             }
         }
@@ -157,10 +155,13 @@ impl EventStore {
     /// streams it chained. Logs its progress: a large old log takes a
     /// while, once.
     pub async fn chain_unchained(&self) -> Result<usize, StoreError> {
-        let streams: Vec<String> =
-            sqlx::query_scalar("SELECT DISTINCT aggregate_id FROM events WHERE chain_hash IS NULL")
-                .fetch_all(self.pool())
-                .await?;
+        let streams: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT aggregate_id FROM events WHERE chain_hash IS NULL \
+                 AND aggregate_type = $1",
+        )
+        .bind(RUN_AGGREGATE_TYPE)
+        .fetch_all(self.pool())
+        .await?;
         if streams.is_empty() {
             return Ok(0);
         }
@@ -169,9 +170,7 @@ impl EventStore {
             "chaining the events appended before the hash chain"
         );
         for (done, stream) in streams.iter().enumerate() {
-            let mut tx = self.pool().begin().await?;
-            chain_stream(&mut tx, self.dialect(), stream).await?;
-            tx.commit().await?;
+            chain_stream(self.pool(), self.dialect(), stream).await?;
             if (done + 1) % 1_000 == 0 {
                 tracing::info!(done = done + 1, of = streams.len(), "chained streams");
             }
@@ -219,29 +218,43 @@ async fn stream_rows(
 /// Records a hash on every row of `stream` that has none, continuing from
 /// the hashes rows already record (a row whose recorded hash is wrong
 /// stays wrong, for verification to find); answers the last row's hash.
+/// The rows are read first and the hashes written in a transaction of
+/// their own that starts with a write (on SQLite, one that read first
+/// could not wait for the write lock). Writing is idempotent: a hash is
+/// set only where there is none, and two writers compute the same one.
 async fn chain_stream(
-    conn: &mut AnyConnection,
+    pool: &sqlx::AnyPool,
     dialect: super::Dialect,
     stream: &str,
 ) -> Result<ChainHash, StoreError> {
-    let rows = stream_rows(&mut *conn, dialect, stream).await?;
+    let rows = {
+        let mut conn = pool.acquire().await?;
+        stream_rows(&mut conn, dialect, stream).await?
+    };
     let mut previous = GENESIS;
+    let mut missing = Vec::new();
     for row in &rows {
-        let recorded = row.chain_hash.as_deref().and_then(chain::from_hex);
-        previous = match recorded {
+        previous = match row.chain_hash.as_deref().and_then(chain::from_hex) {
             Some(hash) => hash,
             None => {
                 let hash = row.chained().link(&previous);
-                sqlx::query(
-                    "UPDATE events SET chain_hash = $1 WHERE position = $2 AND chain_hash IS NULL",
-                )
-                .bind(chain::to_hex(&hash))
-                .bind(row.position)
-                .execute(&mut *conn)
-                .await?;
+                missing.push((row.position, chain::to_hex(&hash)));
                 hash
             }
         };
+    }
+    if !missing.is_empty() {
+        let mut tx = pool.begin().await?;
+        for (position, hash) in missing {
+            sqlx::query(
+                "UPDATE events SET chain_hash = $1 WHERE position = $2 AND chain_hash IS NULL",
+            )
+            .bind(hash)
+            .bind(position)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
     }
     Ok(previous)
 }

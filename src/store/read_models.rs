@@ -701,6 +701,27 @@ impl EventStore {
             .await
     }
 
+    /// A run's document of `projection` and the log position of the last
+    /// event folded into it.
+    pub async fn read_model_at(
+        &self,
+        projection: &str,
+        run_id: Uuid,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let sql = format!(
+            "SELECT {}, position FROM read_models WHERE projection = $1 AND model_key = $2",
+            self.dialect().as_text("doc")
+        );
+        let key = self.dialect().key_to_db(&run_id.to_string()).into_owned();
+        let row = sqlx::query(&sql)
+            .bind(projection)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| Ok((self.dialect().doc_from_db(row.try_get(0)?), row.try_get(1)?)))
+            .transpose()
+    }
+
     /// The latest run-state snapshot of a run taken at or below `seq` (see
     /// `projector::snapshots`), as JSON.
     pub async fn latest_snapshot(
