@@ -4,6 +4,7 @@
 
 use super::body::run_id;
 use super::error::{ApiError, Problem};
+use super::runs::visible_summary;
 use super::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -29,6 +30,9 @@ pub async fn verify(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let run_id = run_id(&id)?;
+    // A deleted run is gone from the API, as everywhere else (its events
+    // stay; `macp-control-plane verify --run` still checks its chain).
+    visible_summary(&app, run_id).await?;
     let report = crate::verify::verify_run(&app.store, run_id)
         .await?
         .ok_or_else(|| ApiError::run_not_found(run_id))?;
