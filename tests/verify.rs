@@ -2,7 +2,9 @@
 //! `macp-control-plane verify --run`), on both engines: a completed run
 //! verifies and its summary shows the chain head; one byte of one stored
 //! event changed by SQL makes both name that event's position; two
-//! instances appending to one stream keep its chain exact.
+//! instances appending to one stream keep its chain exact; a signed
+//! decision receipt verifies and a forged one does not; an archive
+//! verifies offline.
 
 mod support;
 
@@ -269,7 +271,8 @@ async fn an_archive_verifies_offline_on_postgres() {
 
 /// A runtime that signs receipts (a key made here): the run's receipt is
 /// fetched, checked and recorded with its end; the run state, the
-/// verification, the export and the archive show it signed and verified.
+/// verification, the export and the archive show it signed and verified;
+/// the same receipt forged in the database fails.
 async fn a_signed_receipt_is_kept_and_verifies(engine: Engine) {
     let seed = [42u8; 32];
     let signer = ReceiptSigner::from_seed(&seed, "test-key-1").unwrap();
@@ -341,6 +344,48 @@ async fn a_signed_receipt_is_kept_and_verifies(engine: Engine) {
     let rechecked = offline.receipt.expect("the archive holds the receipt");
     assert!(rechecked.verified());
     assert_eq!(rechecked.checks.signature_valid, Some(true));
+
+    // A forged receipt: its issuer rewritten in the database. The signature
+    // no longer holds, and the chain names the event.
+    let forge = match engine {
+        Engine::Sqlite => {
+            "UPDATE events SET payload = replace(payload, 'runtime:verify-test', \
+             'runtime:forged-test') WHERE event_type = 'DecisionReceiptRecorded' RETURNING position"
+        }
+        Engine::Postgres => {
+            "UPDATE events SET payload = replace(payload::text, 'runtime:verify-test', \
+             'runtime:forged-test')::json WHERE event_type = 'DecisionReceiptRecorded' \
+             RETURNING position"
+        }
+    };
+    let forged: i64 = match engine {
+        Engine::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(forge)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+        Engine::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(forge)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    let (status, report) = service
+        .client
+        .get(&format!("/runs/{run_id}/verify"))
+        .await
+        .unwrap();
+    assert_eq!(status, 409, "{report}");
+    assert_eq!(
+        report["receipt"]["checks"]["signatureValid"], false,
+        "{report}"
+    );
+    assert_eq!(report["receipt"]["checks"]["issuer"], "runtime:forged-test");
+    assert_eq!(report["chain"]["firstBad"]["position"], forged);
 }
 
 #[tokio::test]
