@@ -7,7 +7,6 @@
 use crate::runtime::receipts::{recheck, ReceiptReport};
 use crate::store::{chain_report, ChainReport, ChainRow};
 use aggregates::{RunEvent, Timestamp, RUN_AGGREGATE_TYPE};
-use projections::{Projection, RunStateView};
 use prost::Message;
 use serde::Serialize;
 use uuid::Uuid;
@@ -66,8 +65,8 @@ pub struct ArchiveVerification {
     pub chain: ChainReport,
     /// The recomputed head is the `chain_head` the archive names.
     pub head_matches: bool,
-    /// Every event loads and the run's state folds from them (the fold the
-    /// service runs); else why not.
+    /// Every event loads as the service loads it (a known type, its
+    /// payload its schema, older versions upcast); else why not.
     pub events_load: bool,
     /// The decision receipt the stream records, checked again from its
     /// bytes and the keys recorded with it; absent when it records none.
@@ -87,7 +86,7 @@ pub enum ArchiveError {
 }
 
 /// Verifies an archive's bytes offline: the chain over its events, its
-/// named head, and that its events load and fold.
+/// named head, that its events load, and its decision receipt.
 ///
 /// # Errors
 /// The bytes are not a `RunArchive` of a format this build reads.
@@ -124,7 +123,9 @@ pub fn verify(bytes: &[u8]) -> Result<ArchiveVerification, ArchiveError> {
     }
     let chain = chain_report(&rows);
     let head_matches = chain.head.as_deref() == Some(archive.chain_head.as_str());
-    let (events_load, receipt) = match fold(&rows) {
+    // Folding cannot fail (every `apply` is total): loading is the check.
+    let loaded: Result<Vec<RunEvent>, String> = rows.iter().map(ChainRow::event).collect();
+    let (events_load, receipt) = match loaded {
         Ok(events) => (true, recheck(&events)),
         Err(why) => {
             detail.get_or_insert(why);
@@ -141,17 +142,6 @@ pub fn verify(bytes: &[u8]) -> Result<ArchiveVerification, ArchiveError> {
         events_load,
         detail,
     })
-}
-
-/// Loads every row as its event and folds the run's state from them;
-/// answers the events.
-fn fold(rows: &[ChainRow]) -> Result<Vec<RunEvent>, String> {
-    let events: Vec<RunEvent> = rows
-        .iter()
-        .map(crate::verify::decode)
-        .collect::<Result<_, _>>()?;
-    RunStateView::fold(&events);
-    Ok(events)
 }
 
 /// The archive's file name for `run_id`.

@@ -94,12 +94,7 @@ pub async fn verify_run(
     store: &EventStore,
     run_id: Uuid,
 ) -> Result<Option<RunVerification>, StoreError> {
-    let Some(last) = store
-        .chain_rows(run_id)
-        .await?
-        .last()
-        .map(|row| row.position)
-    else {
+    let Some(last) = store.stream_head(run_id).await?.map(|head| head.position) else {
         return Ok(None);
     };
     let caught_up = caught_up(store, last).await?;
@@ -110,7 +105,7 @@ pub async fn verify_run(
     // Read after the models: it holds every event they were folded from.
     let rows = store.chain_rows(run_id).await?;
     let chain = chain_report(&rows);
-    let events: Result<Vec<RunEvent>, String> = rows.iter().map(decode).collect();
+    let events: Result<Vec<RunEvent>, String> = rows.iter().map(ChainRow::event).collect();
     let receipt = events.as_ref().ok().and_then(recheck);
     let models = match (&events, stored) {
         (_, None) => Vec::new(),
@@ -190,18 +185,6 @@ fn compare_models(
         check::<RunArtifacts>(of(RunArtifacts::NAME), rows, events),
         check::<RunTraces>(of(RunTraces::NAME), rows, events),
     ]
-}
-
-/// A stored row as its event, or why it does not load.
-pub(crate) fn decode(row: &ChainRow) -> Result<RunEvent, String> {
-    let payload = serde_json::from_str(&row.payload)
-        .map_err(|e| format!("the event at position {} is not JSON: {e}", row.position))?;
-    RunEvent::from_stored(
-        &row.event_type,
-        crate::store::parse_schema_version(&row.event_version),
-        payload,
-    )
-    .map_err(|e| format!("the event at position {} does not load: {e}", row.position))
 }
 
 /// Folds the `events` (of `rows`, one each) up to the stored document's

@@ -295,13 +295,14 @@ pub async fn get_run(
     let run_id = run_id(&id)?;
     let summary = visible_summary(&app, run_id).await?;
     let mut body = serde_json::to_value(&summary).map_err(ApiError::internal)?;
-    if let (Some((version, head)), Some(fields)) =
-        (app.store.chain_head(run_id).await?, body.as_object_mut())
-    {
-        fields.insert(
-            "chain".into(),
-            serde_json::json!({"version": version, "head": head}),
-        );
+    let head = app.store.stream_head(run_id).await?;
+    if let (Some(head), Some(fields)) = (head, body.as_object_mut()) {
+        if let Some(hash) = head.chain_hash {
+            fields.insert(
+                "chain".into(),
+                serde_json::json!({"version": head.version, "head": hash}),
+            );
+        }
     }
     Ok(Json(body))
 }

@@ -5,8 +5,8 @@
 
 use super::chain::{self, ChainBreak, ChainHash, ChainedRow, GENESIS};
 use super::{AppendError, EventStore, StoreError};
-use aggregates::RUN_AGGREGATE_TYPE;
-use sqlx::AnyConnection;
+use aggregates::{RunEvent, RUN_AGGREGATE_TYPE};
+use sqlx::AnyPool;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -28,6 +28,12 @@ pub struct ChainRow {
 }
 
 impl ChainRow {
+    /// The row's event, or why it does not load (naming its position).
+    pub fn event(&self) -> Result<RunEvent, String> {
+        super::load_event(&self.event_type, &self.event_version, &self.payload)
+            .map_err(|e| format!("the event at position {}: {e}", self.position))
+    }
+
     pub fn chained(&self) -> ChainedRow<'_> {
         ChainedRow {
             aggregate_type: RUN_AGGREGATE_TYPE,
@@ -39,6 +45,17 @@ impl ChainRow {
             metadata: &self.metadata,
         }
     }
+}
+
+/// A stream's last event (see [`EventStore::stream_head`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamHead {
+    /// Its global log position.
+    pub position: i64,
+    /// Its version: the stream's length.
+    pub version: u64,
+    /// The hash it records (`None` when it is not chained yet).
+    pub chain_hash: Option<String>,
 }
 
 /// What a stream's chain says: its length and head, or where it breaks.
@@ -79,28 +96,29 @@ pub fn report(rows: &[ChainRow]) -> ChainReport {
 impl EventStore {
     /// The stream's rows in stream order, as the chain covers them.
     pub async fn chain_rows(&self, run_id: Uuid) -> Result<Vec<ChainRow>, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        stream_rows(&mut conn, self.dialect(), &run_id.to_string()).await
+        stream_rows(self.pool(), self.dialect(), &run_id.to_string()).await
     }
 
-    /// The stream's chain head: its last event's version and recorded
-    /// hash (`None` for a run the log does not hold, or whose last event
-    /// is not chained yet).
-    pub async fn chain_head(&self, run_id: Uuid) -> Result<Option<(u64, String)>, StoreError> {
+    /// The stream's last event: where it is and the hash it records
+    /// (`None` for a run the log does not hold).
+    pub async fn stream_head(&self, run_id: Uuid) -> Result<Option<StreamHead>, StoreError> {
         let row = sqlx::query(
-            "SELECT sequence, chain_hash FROM events WHERE aggregate_type = $1 \
+            "SELECT position, sequence, chain_hash FROM events WHERE aggregate_type = $1 \
              AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1",
         )
         .bind(RUN_AGGREGATE_TYPE)
         .bind(run_id.to_string())
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let sequence: i64 = row.try_get(0)?;
-        let hash: Option<String> = row.try_get(1)?;
-        Ok(hash.map(|hash| (sequence.unsigned_abs(), hash)))
+        row.map(|row| {
+            let sequence: i64 = row.try_get(1)?;
+            Ok(StreamHead {
+                position: row.try_get(0)?,
+                version: sequence.unsigned_abs(),
+                chain_hash: row.try_get(2)?,
+            })
+        })
+        .transpose()
     }
 
     /// The hash of the stream's event at `version` (the genesis before
@@ -182,7 +200,7 @@ impl EventStore {
 
 /// The rows of `stream`, in stream order.
 async fn stream_rows(
-    conn: &mut AnyConnection,
+    pool: &AnyPool,
     dialect: super::Dialect,
     stream: &str,
 ) -> Result<Vec<ChainRow>, StoreError> {
@@ -195,7 +213,7 @@ async fn stream_rows(
     let rows = sqlx::query(&sql)
         .bind(RUN_AGGREGATE_TYPE)
         .bind(stream)
-        .fetch_all(&mut *conn)
+        .fetch_all(pool)
         .await?;
     rows.iter()
         .map(|row| {
@@ -223,14 +241,11 @@ async fn stream_rows(
 /// could not wait for the write lock). Writing is idempotent: a hash is
 /// set only where there is none, and two writers compute the same one.
 async fn chain_stream(
-    pool: &sqlx::AnyPool,
+    pool: &AnyPool,
     dialect: super::Dialect,
     stream: &str,
 ) -> Result<ChainHash, StoreError> {
-    let rows = {
-        let mut conn = pool.acquire().await?;
-        stream_rows(&mut conn, dialect, stream).await?
-    };
+    let rows = stream_rows(pool, dialect, stream).await?;
     let mut previous = GENESIS;
     let mut missing = Vec::new();
     for row in &rows {

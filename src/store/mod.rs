@@ -22,7 +22,7 @@ use aggregate_repository::AggregateRepository;
 use aggregates::event::EventLoadError;
 use aggregates::{RunEvent, Timestamp, RUN_AGGREGATE_TYPE};
 use chain::ChainHash;
-pub use chain_links::{report as chain_report, ChainReport, ChainRow};
+pub use chain_links::{report as chain_report, ChainReport, ChainRow, StreamHead};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
 use std::collections::HashSet;
@@ -672,8 +672,6 @@ impl EventStore {
 
 fn stored_event(row: &AnyRow) -> Result<StoredEvent, StoreError> {
     let payload: String = row.try_get(5)?;
-    let payload = serde_json::from_str(&payload)
-        .map_err(|e| StoreError::Corrupt(format!("event payload is not JSON: {e}")))?;
     let event_type: String = row.try_get(3)?;
     let schema_version: String = row.try_get(4)?;
     let version: i64 = row.try_get(2)?;
@@ -682,8 +680,24 @@ fn stored_event(row: &AnyRow) -> Result<StoredEvent, StoreError> {
         stream_id: parse_uuid(&row.try_get::<String, _>(1)?)?,
         version: u64::try_from(version)
             .map_err(|_| StoreError::Corrupt("negative version".into()))?,
-        event: RunEvent::from_stored(&event_type, parse_schema_version(&schema_version), payload)?,
+        event: load_event(&event_type, &schema_version, &payload)?,
     })
+}
+
+/// The event of a row's `event_type`, `event_version` and `payload` text,
+/// upcast to the current stored form.
+pub(crate) fn load_event(
+    event_type: &str,
+    event_version: &str,
+    payload: &str,
+) -> Result<RunEvent, StoreError> {
+    let payload = serde_json::from_str(payload)
+        .map_err(|e| StoreError::Corrupt(format!("event payload is not JSON: {e}")))?;
+    Ok(RunEvent::from_stored(
+        event_type,
+        parse_schema_version(event_version),
+        payload,
+    )?)
 }
 
 /// A row's `event_version` as our schema version; one that is not a
