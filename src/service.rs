@@ -83,7 +83,7 @@ impl Service {
         };
         let runtime_address = runtime.address().to_string();
         let repo = RunRepository::new(store.clone());
-        let lease = std::time::Duration::from_millis(config.run_lease_ms.max(100));
+        let lease = Duration::from_millis(config.run_lease_ms.max(100));
         let instance_id = uuid::Uuid::new_v4().to_string();
         let ingestion = Ingestion::new(
             repo.clone(),
@@ -233,7 +233,7 @@ pub async fn shutdown_signal() {
                 }
                 Err(error) => {
                     tracing::warn!(%error, "cannot listen for SIGTERM");
-                    std::future::pending::<()>().await
+                    std::future::pending::<()>().await;
                 }
             }
         };

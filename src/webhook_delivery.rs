@@ -35,9 +35,8 @@ pub struct DeliverySettings {
 /// `sha256=<hex>` of HMAC-SHA256(secret, body): the `X-MACP-Signature`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
     // HMAC takes a key of any length, so this cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC accepts keys of every length"),
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        unreachable!("HMAC accepts keys of every length")
     };
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))

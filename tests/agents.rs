@@ -208,12 +208,12 @@ async fn agents_over_http(engine: Engine) {
 
 #[tokio::test]
 async fn http_agents_finish_a_decision_run_on_sqlite() {
-    agents_over_http(Engine::Sqlite).await
+    agents_over_http(Engine::Sqlite).await;
 }
 
 #[tokio::test]
 async fn http_agents_finish_a_decision_run_on_postgres() {
-    agents_over_http(Engine::Postgres).await
+    agents_over_http(Engine::Postgres).await;
 }
 
 /// A message the runtime refuses answers 422 `MESSAGE_SEND_FAILED` (what

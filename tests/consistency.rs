@@ -94,12 +94,12 @@ fn urlencode(text: &str) -> String {
 
 #[tokio::test]
 async fn cursors_are_stable_while_rows_arrive_on_sqlite() {
-    cursors_while_writing(Engine::Sqlite).await
+    cursors_while_writing(Engine::Sqlite).await;
 }
 
 #[tokio::test]
 async fn cursors_are_stable_while_rows_arrive_on_postgres() {
-    cursors_while_writing(Engine::Postgres).await
+    cursors_while_writing(Engine::Postgres).await;
 }
 
 async fn deleted_runs(engine: Engine) {
@@ -188,10 +188,10 @@ async fn deleted_runs(engine: Engine) {
 
 #[tokio::test]
 async fn nothing_points_at_a_deleted_run_on_sqlite() {
-    deleted_runs(Engine::Sqlite).await
+    deleted_runs(Engine::Sqlite).await;
 }
 
 #[tokio::test]
 async fn nothing_points_at_a_deleted_run_on_postgres() {
-    deleted_runs(Engine::Postgres).await
+    deleted_runs(Engine::Postgres).await;
 }

@@ -545,12 +545,12 @@ async fn conformance(engine: Engine) {
 
 #[tokio::test]
 async fn console_reads_conform_on_sqlite() {
-    conformance(Engine::Sqlite).await
+    conformance(Engine::Sqlite).await;
 }
 
 #[tokio::test]
 async fn console_reads_conform_on_postgres() {
-    conformance(Engine::Postgres).await
+    conformance(Engine::Postgres).await;
 }
 
 /// The validator bites: the examples of the console's README that break
@@ -793,10 +793,10 @@ async fn filters(engine: Engine) {
 
 #[tokio::test]
 async fn console_filters_narrow_on_sqlite() {
-    filters(Engine::Sqlite).await
+    filters(Engine::Sqlite).await;
 }
 
 #[tokio::test]
 async fn console_filters_narrow_on_postgres() {
-    filters(Engine::Postgres).await
+    filters(Engine::Postgres).await;
 }

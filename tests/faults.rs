@@ -811,7 +811,7 @@ fn fuzzed_bodies_get_no_5xx_and_no_partial_write() {
     let server_errors = Cell::new(0usize);
     let partial_writes = Cell::new(0usize);
     let ids = vec![
-        completed.clone(),
+        completed,
         Uuid::new_v4().to_string(),
         "not-a-uuid".to_string(),
     ];

@@ -302,10 +302,10 @@ async fn metadata_rows(engine: Engine, url: &str) -> Vec<(String, Value)> {
 
 #[tokio::test]
 async fn an_old_log_migrates_whole_on_sqlite() {
-    an_old_log_migrates_whole(Engine::Sqlite).await
+    an_old_log_migrates_whole(Engine::Sqlite).await;
 }
 
 #[tokio::test]
 async fn an_old_log_migrates_whole_on_postgres() {
-    an_old_log_migrates_whole(Engine::Postgres).await
+    an_old_log_migrates_whole(Engine::Postgres).await;
 }

@@ -120,49 +120,49 @@ async fn wait_for_type(
 
 #[tokio::test]
 async fn decision_mode_positive() {
-    drive(decision(true)).await
+    drive(decision(true)).await;
 }
 #[tokio::test]
 async fn decision_mode_negative() {
-    drive(decision(false)).await
+    drive(decision(false)).await;
 }
 #[tokio::test]
 async fn proposal_mode_positive() {
-    drive(proposal(true)).await
+    drive(proposal(true)).await;
 }
 #[tokio::test]
 async fn proposal_mode_negative() {
-    drive(proposal(false)).await
+    drive(proposal(false)).await;
 }
 #[tokio::test]
 async fn task_mode_positive() {
-    drive(task(true)).await
+    drive(task(true)).await;
 }
 #[tokio::test]
 async fn task_mode_negative() {
-    drive(task(false)).await
+    drive(task(false)).await;
 }
 #[tokio::test]
 async fn handoff_mode_positive() {
-    drive(handoff(true)).await
+    drive(handoff(true)).await;
 }
 #[tokio::test]
 async fn handoff_mode_negative() {
-    drive(handoff(false)).await
+    drive(handoff(false)).await;
 }
 #[tokio::test]
 async fn quorum_mode_positive() {
-    drive(quorum(true)).await
+    drive(quorum(true)).await;
 }
 #[tokio::test]
 async fn quorum_mode_negative() {
-    drive(quorum(false)).await
+    drive(quorum(false)).await;
 }
 #[tokio::test]
 async fn multi_round_mode_positive() {
-    drive(multi_round(true)).await
+    drive(multi_round(true)).await;
 }
 #[tokio::test]
 async fn multi_round_mode_negative() {
-    drive(multi_round(false)).await
+    drive(multi_round(false)).await;
 }

@@ -120,12 +120,12 @@ async fn runtime_sent_nul(engine: Engine) {
 
 #[tokio::test]
 async fn a_runtime_sent_nul_stops_no_projector_on_sqlite() {
-    runtime_sent_nul(Engine::Sqlite).await
+    runtime_sent_nul(Engine::Sqlite).await;
 }
 
 #[tokio::test]
 async fn a_runtime_sent_nul_stops_no_projector_on_postgres() {
-    runtime_sent_nul(Engine::Postgres).await
+    runtime_sent_nul(Engine::Postgres).await;
 }
 
 /// Runs `sql` on the test database directly (what an operator or a broken
@@ -222,10 +222,10 @@ async fn stall_is_reported_and_recovers(engine: Engine) {
 
 #[tokio::test]
 async fn a_stalled_projector_is_reported_and_recovers_on_sqlite() {
-    stall_is_reported_and_recovers(Engine::Sqlite).await
+    stall_is_reported_and_recovers(Engine::Sqlite).await;
 }
 
 #[tokio::test]
 async fn a_stalled_projector_is_reported_and_recovers_on_postgres() {
-    stall_is_reported_and_recovers(Engine::Postgres).await
+    stall_is_reported_and_recovers(Engine::Postgres).await;
 }

@@ -407,7 +407,7 @@ async fn a_run_in_progress_verifies(engine: Engine) {
     let client = &service.client;
     let run_id = running(client, &multi_round_request(120_000)).await;
     let sending = {
-        let client = macp_control_plane::demo::Client::new(&service.url());
+        let client = demo::Client::new(&service.url());
         let run_id = run_id.clone();
         tokio::spawn(async move {
             for i in 0..30 {

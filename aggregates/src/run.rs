@@ -135,9 +135,9 @@ impl RunState {
                 }
             }
             RunEvent::RunArchived { .. } => self.archived = true,
-            RunEvent::DecisionReceiptRecorded { .. } => {}
             RunEvent::RunDeleted { .. } => self.deleted = true,
-            RunEvent::ActionAudited { .. } => {}
+            // Facts no rule of the run depends on.
+            RunEvent::DecisionReceiptRecorded { .. } | RunEvent::ActionAudited { .. } => {}
         }
     }
 

@@ -98,7 +98,7 @@ pub fn dashboard_overview(
                 *error_classes.entry(class).or_default() += 1;
             }
             Some(RunStatus::Cancelled) => {
-                *error_classes.entry("CANCELLED".into()).or_default() += 1
+                *error_classes.entry("CANCELLED".into()).or_default() += 1;
             }
             _ => {}
         }

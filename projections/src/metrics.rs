@@ -60,7 +60,7 @@ impl Projection for RunMetrics {
             types::DECISION_FINALIZED => self.decision_count += 1,
             "tool.called" => self.tool_call_count += 1,
             types::SESSION_STREAM_OPENED if event.data["status"] == "reconnecting" => {
-                self.stream_reconnect_count += 1
+                self.stream_reconnect_count += 1;
             }
             types::LLM_CALL_COMPLETED => {
                 self.prompt_tokens += count("promptTokens");
@@ -81,10 +81,10 @@ impl Projection for RunMetrics {
                     .data
                     .get("sessionState")
                     .and_then(Value::as_str)
-                    .and_then(session_state)
+                    .and_then(session_state);
             }
             types::RUN_FAILED if event.data["errorCode"] == "SESSION_EXPIRED" => {
-                self.session_state = session_state("EXPIRED")
+                self.session_state = session_state("EXPIRED");
             }
             types::RUN_CANCELLED => self.session_state = session_state("CANCELLED"),
             _ => {}

@@ -98,7 +98,7 @@ async fn export_all(app: &AppState, run_ids: &[String]) -> Result<Json<Value>, A
             Ok(run_id) => match bundle(app, run_id, ExportOptions::default()).await {
                 Ok(bundle) => bundles.push(bundle),
                 Err(error) if error.status == StatusCode::NOT_FOUND => {
-                    missing.push(FieldError::new(path, error.message))
+                    missing.push(FieldError::new(path, error.message));
                 }
                 Err(error) => return Err(error),
             },

@@ -163,7 +163,7 @@ pub async fn bundle(
             RunEvent::CanonicalEventRecorded { event }
                 if options.canonical && canonical.len() < options.event_limit =>
             {
-                canonical.push(serde_json::to_value(event).map_err(ApiError::internal)?)
+                canonical.push(serde_json::to_value(event).map_err(ApiError::internal)?);
             }
             RunEvent::RuntimeEnvelopeRecorded {
                 ordinal,

@@ -96,10 +96,7 @@ pub async fn start_run(app: &AppState, request: ExecutionRequest) -> Result<Resp
         (status = 200, description = "`{valid, errors: [text], warnings: [text], fieldErrors: [{path, message}], fieldWarnings, runtime}`, also for a body that is not an ExecutionRequest", body = serde_json::Value),
     )
 )]
-pub async fn validate(
-    State(app): State<AppState>,
-    body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn validate(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     // Every finding is a 200 `{valid: false}`: the web console shows this
     // answer and nothing for an error status.
     let request: ExecutionRequest = match parse_json(&body) {
@@ -416,7 +413,7 @@ pub async fn list_events(
 pub async fn list(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let limit = query_int(&params, "limit", 50, 1..=200)?;
     let offset = query_int(&params, "offset", 0, 0..=i64::MAX)?;
     let statuses = csv_param(&params, "status");
@@ -466,7 +463,7 @@ pub async fn list(
         offset,
     };
     let (docs, total) = app.store.list_runs(&query).await?;
-    let data: Vec<serde_json::Value> = docs
+    let data: Vec<Value> = docs
         .iter()
         .filter_map(|d| serde_json::from_str(d).ok())
         .collect();
@@ -480,7 +477,7 @@ pub struct CloneBody {
     #[serde(default)]
     pub tags: Option<Vec<String>>,
     #[serde(default)]
-    pub context: Option<serde_json::Value>,
+    pub context: Option<Value>,
 }
 
 /// `POST /runs/:id/clone {tags?, context?}`: a new run from the stored
@@ -632,7 +629,7 @@ pub async fn delete_run(app: &AppState, run_id: Uuid) -> Result<(), ApiError> {
 pub async fn rebuild_projection(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let run_id = run_id(&id)?;
     visible_summary(&app, run_id).await?;
     let latest = crate::projector::rebuild_run(&app.store, &app.live, run_id).await?;

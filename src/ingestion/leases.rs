@@ -113,11 +113,14 @@ impl RunLeases {
             if round.started < taken {
                 continue;
             }
-            match round.renewed {
-                Some(runs) if !runs.contains(&run_id) => return,
-                Some(_) => {}
-                None if round.last_renewed.max(taken).elapsed() >= self.ttl => return,
-                None => {}
+            // Lost when a round renewed the other leases but not this one,
+            // or when no round has renewed anything for a whole lease.
+            let lost = match round.renewed {
+                Some(runs) => !runs.contains(&run_id),
+                None => round.last_renewed.max(taken).elapsed() >= self.ttl,
+            };
+            if lost {
+                return;
             }
         }
     }

@@ -166,7 +166,7 @@ pub fn spawn(
                     Ok(true) => held.push(Arc::clone(projector)),
                     Ok(false) => {}
                     Err(error) => {
-                        tracing::warn!(%lease, %error, "cannot take the projector's lease")
+                        tracing::warn!(%lease, %error, "cannot take the projector's lease");
                     }
                 }
             }

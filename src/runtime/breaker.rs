@@ -315,15 +315,15 @@ mod tests {
             b.admit("send").unwrap();
             b.record("send", &down());
         }
-        assert_eq!(b.state(), CircuitState::Open);
+        assert_eq!(b.state(), Open);
         b.admit("send").unwrap();
-        assert_eq!(b.state(), CircuitState::HalfOpen);
+        assert_eq!(b.state(), HalfOpen);
         assert!(b.admit("send").is_err(), "one trial at a time");
         b.record("send", &down());
-        assert_eq!(b.state(), CircuitState::Open, "a failed trial opens again");
+        assert_eq!(b.state(), Open, "a failed trial opens again");
         b.admit("send").unwrap();
         b.record::<()>("send", &Ok(()));
-        assert_eq!(b.state(), CircuitState::Closed);
+        assert_eq!(b.state(), Closed);
         let states: Vec<_> = b.report().history.iter().map(|t| t.state).collect();
         use CircuitState::*;
         assert_eq!(states, [Closed, Open, HalfOpen, Open, HalfOpen, Closed]);

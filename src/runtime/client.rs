@@ -510,7 +510,7 @@ fn accepted(ack: Option<pb::Ack>) -> Result<pb::Ack, RuntimeError> {
     if ack.ok {
         return Ok(ack);
     }
-    let error = ack.error.clone().unwrap_or_default();
+    let error = ack.error.unwrap_or_default();
     let code = if error.code.is_empty() {
         "REFUSED".to_string()
     } else {
