@@ -7,12 +7,15 @@
 pub mod archive;
 pub mod audit;
 pub mod bench;
+pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod error;
 pub mod http;
 pub mod ingestion;
 pub mod live;
 pub mod projector;
+pub mod queries;
 pub mod rebuild;
 pub mod run_metrics;
 pub mod run_repository;

@@ -6,7 +6,7 @@
 //! every envelope; commands on one run are serialized in this process.
 
 use crate::store::{AppendError, EventStore, StoreError};
-use aggregates::{audited, decide, DomainError, RunCommand, RunEvent, RunState, Timestamp};
+use aggregates::{audited, decide, Actor, DomainError, RunCommand, RunEvent, RunState, Timestamp};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
@@ -55,7 +55,7 @@ fn decide_each(
     state: &mut RunState,
     count: usize,
     build: impl Fn(&RunState, usize) -> RunCommand,
-    actor: Option<&aggregates::audit::Actor>,
+    actor: Option<&Actor>,
 ) -> Result<Decided, (usize, DomainError)> {
     let mut decided = Decided {
         events: Vec::new(),
@@ -163,24 +163,39 @@ impl RunRepository {
         Ok(())
     }
 
-    /// Decides `command` on the run's current state and appends the result.
+    /// Decides `command` of the service's own (no caller: ingestion, the
+    /// sweeper) on the run's current state and appends the result.
     pub async fn execute(
         &self,
         run_id: Uuid,
         command: RunCommand,
     ) -> Result<Vec<RunEvent>, CommandError> {
-        self.execute_with_key(run_id, command, None).await
+        self.execute_with_key(None, run_id, command, None).await
     }
 
-    /// As [`execute`](Self::execute), also claiming an idempotency key in the
-    /// same append (for a run's first command).
+    /// As [`execute`](Self::execute), for a caller's command: a command
+    /// that changes something is followed, in the same append, by its
+    /// `ActionAudited` fact naming `actor`.
+    pub async fn execute_as(
+        &self,
+        actor: &Actor,
+        run_id: Uuid,
+        command: RunCommand,
+    ) -> Result<Vec<RunEvent>, CommandError> {
+        self.execute_with_key(Some(actor), run_id, command, None)
+            .await
+    }
+
+    /// As [`execute_as`](Self::execute_as), also claiming an idempotency
+    /// key in the same append (for a run's first command).
     pub async fn execute_with_key(
         &self,
+        actor: Option<&Actor>,
         run_id: Uuid,
         command: RunCommand,
         idempotency_key: Option<&str>,
     ) -> Result<Vec<RunEvent>, CommandError> {
-        self.decide_and_append(run_id, 1, |_, _| command.clone(), idempotency_key)
+        self.decide_and_append(actor, run_id, 1, |_, _| command.clone(), idempotency_key)
             .await
     }
 
@@ -194,13 +209,15 @@ impl RunRepository {
         count: usize,
         build: impl Fn(&RunState, usize) -> RunCommand,
     ) -> Result<Vec<RunEvent>, CommandError> {
-        self.decide_and_append(run_id, count, build, None).await
+        self.decide_and_append(None, run_id, count, build, None)
+            .await
     }
 
     /// Load (from the cache when fresh) → decide each command → append at
     /// the loaded version; on a conflict, reload and decide again.
     async fn decide_and_append(
         &self,
+        actor: Option<&Actor>,
         run_id: Uuid,
         count: usize,
         build: impl Fn(&RunState, usize) -> RunCommand,
@@ -221,9 +238,8 @@ impl RunRepository {
             // Decided on the cached state itself, which each decision
             // advances for the next; if the batch is not appended after all,
             // the cache is dropped and re-read from the log.
-            let actor = crate::audit::current_actor();
             let Decided { events, action } =
-                match decide_each(&mut loaded.state, count, &build, actor.as_ref()) {
+                match decide_each(&mut loaded.state, count, &build, actor) {
                     Ok(decided) => decided,
                     Err((refused_at, refused)) => {
                         // Refused before anything was applied: still exact.
@@ -300,7 +316,6 @@ impl RunRepository {
         let mut outcomes: Vec<Option<Result<Vec<RunEvent>, CommandError>>> =
             (0..runs.len()).map(|_| None).collect();
         let mut appends = Vec::new();
-        let actor = crate::audit::current_actor();
         for (&i, loaded) in order.iter().zip(guards.iter_mut()) {
             let (run_id, commands) = &runs[i];
             if !loaded.fresh {
@@ -310,7 +325,8 @@ impl RunRepository {
             // from the log once they are in.
             let mut state = loaded.state.clone();
             let build = |_: &RunState, n: usize| commands[n].clone();
-            match decide_each(&mut state, commands.len(), build, actor.as_ref()) {
+            // A burst of the service's own (discovery): no caller to audit.
+            match decide_each(&mut state, commands.len(), build, None) {
                 Ok(decided) if decided.events.is_empty() => outcomes[i] = Some(Ok(Vec::new())),
                 Ok(decided) => appends.push((i, (*run_id, loaded.version, decided.events))),
                 Err((_, refused)) => outcomes[i] = Some(Err(refused.into())),

@@ -2,6 +2,7 @@
 //! projectors, ingestion and the HTTP API. `main` and the black-box tests
 //! both start the service through [`Service::start`].
 
+use crate::commands::Commands;
 use crate::config::Config;
 use crate::http::access::Access;
 use crate::http::{router, AppState, Guard};
@@ -143,6 +144,13 @@ impl Service {
         };
         let app = router(
             AppState {
+                commands: Commands::new(
+                    store.clone(),
+                    repo.clone(),
+                    ingestion.clone(),
+                    live.clone(),
+                    config.strict_payload_fields,
+                ),
                 store: store.clone(),
                 repo: repo.clone(),
                 ingestion: ingestion.clone(),

@@ -5,11 +5,12 @@
 //! Keys are compared in constant time and never logged or echoed: an error
 //! says a key is missing or wrong, never which.
 
-use super::error::ApiError;
+use super::error::AppError;
 use aggregates::Actor;
-use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderValue, StatusCode};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
@@ -53,7 +54,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The middleware: key check, then the client's rate limit.
-pub async fn enforce(State(access): State<Access>, request: Request, next: Next) -> Response {
+pub async fn enforce(State(access): State<Access>, mut request: Request, next: Next) -> Response {
     let open = OPEN_ROUTES.contains(&request.uri().path());
     let presented = request
         .headers()
@@ -83,16 +84,10 @@ pub async fn enforce(State(access): State<Access>, request: Request, next: Next)
             (key, _) => key.to_string(),
         };
         if let Err(wait_seconds) = limiter.take(&client) {
-            let mut response = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                format!("too many requests; retry in {wait_seconds} s"),
-            )
+            return AppError::RateLimited {
+                retry_after_seconds: wait_seconds,
+            }
             .into_response();
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(wait_seconds));
-            return response;
         }
     }
     let actor = Actor {
@@ -104,11 +99,36 @@ pub async fn enforce(State(access): State<Access>, request: Request, next: Next)
             .map(String::from),
         client: address,
     };
-    crate::audit::acting_as(actor, next.run(request)).await
+    // Handlers take it as [`Caller`] and hand it to their command.
+    request.extensions_mut().insert(actor);
+    next.run(request).await
 }
 
-fn unauthenticated(message: &str) -> Response {
-    ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message).into_response()
+/// The caller of the request being served, as the access layer named it
+/// (`anonymous` if the layer did not run, as for a router built without
+/// it): the actor a command records in the audit log.
+pub struct Caller(pub Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller(
+            parts
+                .extensions
+                .get::<Actor>()
+                .cloned()
+                .unwrap_or_else(|| Actor {
+                    principal: "anonymous".into(),
+                    request_id: None,
+                    client: None,
+                }),
+        ))
+    }
+}
+
+fn unauthenticated(message: &'static str) -> Response {
+    AppError::Unauthenticated(message).into_response()
 }
 
 /// A short, non-reversible, stable name for a key (the first 12 hex
@@ -128,12 +148,7 @@ pub async fn explain_payload_too_large(request: Request, next: Next) -> Response
         .get(CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            "the request body is larger than the service accepts (BODY_LIMIT_BYTES)",
-        )
-        .into_response();
+        return AppError::PayloadTooLarge.into_response();
     }
     response
 }

@@ -1,9 +1,9 @@
 //! `/admin`: the circuit breaker in front of the runtime.
 
+use super::access::Caller;
 use super::body::window_ms;
-use super::error::{ApiError, Problem};
+use super::error::{AppError, Problem};
 use super::AppState;
-use crate::audit::record_operation;
 use crate::runtime::breaker::BreakerReport;
 use aggregates::Timestamp;
 use axum::extract::{Query, State};
@@ -26,7 +26,7 @@ use std::collections::HashMap;
 pub async fn breaker_history(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<BreakerReport>, ApiError> {
+) -> Result<Json<BreakerReport>, AppError> {
     let breaker = app.ingestion.runtime().breaker();
     Ok(Json(match window_ms(&params)? {
         Some(window) => {
@@ -45,19 +45,9 @@ pub async fn breaker_history(
         (status = 200, description = "The breaker after the reset", body = serde_json::Value),
     )
 )]
-pub async fn reset_breaker(State(app): State<AppState>) -> Json<BreakerReport> {
-    tracing::info!("circuit breaker reset by an operator");
-    let report = app
-        .ingestion
-        .runtime()
-        .breaker()
-        .reset("reset by an operator (POST /admin/circuit-breaker/reset)");
-    record_operation(
-        &app.store,
-        "circuit_breaker.reset",
-        "circuit-breaker",
-        Some("runtime"),
-    )
-    .await;
-    Json(report)
+pub async fn reset_breaker(
+    State(app): State<AppState>,
+    Caller(actor): Caller,
+) -> Json<BreakerReport> {
+    Json(app.commands.reset_breaker(&actor).await)
 }

@@ -2,10 +2,10 @@
 //! (`crate::archive`), for `macp-control-plane verify --archive`.
 
 use super::body::run_id;
-use super::error::{ApiError, Problem};
-use super::runs::visible_summary;
+use super::error::{AppError, Problem};
 use super::AppState;
 use crate::archive;
+use crate::queries::visible_summary;
 use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
@@ -27,9 +27,9 @@ use prost::Message;
 pub async fn archive(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let run_id = run_id(&id)?;
-    visible_summary(&app, run_id).await?;
+    visible_summary(&app.store, run_id).await?;
     let rows = app.store.chain_rows(run_id).await?;
     let bytes = archive::build(run_id, &rows).encode_to_vec();
     Ok((

@@ -2,7 +2,7 @@
 //! audit-log read model (folded from the log's `ActionAudited` facts).
 
 use super::body::{optional_run_id, query_int, storable_time, text_param, time_bound, DayEdge};
-use super::error::{ApiError, Problem};
+use super::error::{AppError, Problem};
 use super::AppState;
 use crate::store::read_models::AuditQuery;
 use axum::extract::{Query, State};
@@ -34,9 +34,9 @@ use std::collections::HashMap;
 pub async fn list(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     // The console's names first; the earlier `after`/`before` still work.
-    let bound = |names: [&str; 2], edge| -> Result<Option<String>, ApiError> {
+    let bound = |names: [&str; 2], edge| -> Result<Option<String>, AppError> {
         match time_bound(&params, names[0], edge)? {
             Some(bound) => Ok(Some(bound)),
             None => time_bound(&params, names[1], edge),
@@ -60,7 +60,7 @@ pub async fn list(
                 cursor
                     .rsplit_once('|')
                     .and_then(|(at, key)| Some((storable_time(at)?.to_string(), key.to_string())))
-                    .ok_or_else(|| ApiError::field("cursor", "not a cursor this service issued"))
+                    .ok_or_else(|| AppError::field("cursor", "not a cursor this service issued"))
             })
             .transpose()?,
     };

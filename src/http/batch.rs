@@ -4,12 +4,12 @@
 //! bare list of bundles (the web console saves it as a file), or a
 //! problem naming each run id that has none.
 
+use super::access::Caller;
 use super::body::{parse_json, parse_run_id};
-use super::error::{ApiError, Problem};
+use super::error::{AppError, Problem};
 use super::export::{bundle, ExportOptions};
-use super::lifecycle::cancel_run;
-use super::runs::{archive_run, delete_run};
 use super::AppState;
+use crate::commands::lifecycle::Change;
 use aggregates::FieldError;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -44,18 +44,19 @@ pub struct BatchRequest {
 )]
 pub async fn run_batch(
     State(app): State<AppState>,
+    Caller(actor): Caller,
     Path(operation): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     if !["cancel", "archive", "delete", "export"].contains(&operation.as_str()) {
-        return Err(ApiError::field(
+        return Err(AppError::field(
             "operation",
             format!("{operation:?} is not cancel, archive, delete or export"),
         ));
     }
     let request: BatchRequest = parse_json(&body)?;
     if request.run_ids.is_empty() || request.run_ids.len() > MAX_BATCH {
-        return Err(ApiError::field(
+        return Err(AppError::field(
             "runIds",
             format!("must list 1 to {MAX_BATCH} run ids"),
         ));
@@ -63,22 +64,25 @@ pub async fn run_batch(
     if operation == "export" {
         return export_all(&app, &request.run_ids).await;
     }
+    let commands = &app.commands;
     let mut results = Vec::with_capacity(request.run_ids.len());
     for id in &request.run_ids {
         let outcome = match parse_run_id("runIds", id) {
             Err(error) => Err(error),
             Ok(run_id) => match operation.as_str() {
-                "cancel" => cancel_run(&app, run_id, Some("batch cancel".into()))
+                "cancel" => commands
+                    .change_lifecycle(&actor, run_id, Change::Cancel, Some("batch cancel".into()))
                     .await
                     .map(|_| ()),
-                "archive" => archive_run(&app, run_id).await.map(|_| ()),
-                _ => delete_run(&app, run_id).await.map(|_| ()),
+                "archive" => commands.archive_run(&actor, run_id).await.map(|_| ()),
+                _ => commands.delete_run(&actor, run_id).await.map(|_| ()),
             },
         };
         results.push(match outcome {
             Ok(()) => json!({"runId": id, "ok": true}),
             Err(error) => {
-                json!({"runId": id, "ok": false, "error": error.message, "errorCode": error.code})
+                let (_, code) = error.status_and_code();
+                json!({"runId": id, "ok": false, "error": error.client_message(), "errorCode": code})
             }
         });
     }
@@ -88,27 +92,24 @@ pub async fn run_batch(
 /// Every run's bundle, in the order asked; a run id without a run fails
 /// the whole export, naming each such id (a partial file would pass for
 /// a whole one).
-async fn export_all(app: &AppState, run_ids: &[String]) -> Result<Json<Value>, ApiError> {
+async fn export_all(app: &AppState, run_ids: &[String]) -> Result<Json<Value>, AppError> {
     let mut bundles = Vec::with_capacity(run_ids.len());
     let mut missing = Vec::new();
     for (i, id) in run_ids.iter().enumerate() {
         let path = format!("runIds[{i}]");
         match parse_run_id(&path, id) {
-            Err(error) => missing.extend(error.errors),
+            Err(error) => missing.extend(error.findings()),
             Ok(run_id) => match bundle(app, run_id, ExportOptions::default()).await {
                 Ok(bundle) => bundles.push(bundle),
-                Err(error) if error.status == StatusCode::NOT_FOUND => {
-                    missing.push(FieldError::new(path, error.message));
+                Err(error) if error.status_and_code().0 == StatusCode::NOT_FOUND => {
+                    missing.push(FieldError::new(path, error.client_message()));
                 }
                 Err(error) => return Err(error),
             },
         }
     }
     if !missing.is_empty() {
-        let mut error = ApiError::validation(missing);
-        error.status = StatusCode::NOT_FOUND;
-        error.code = "RUN_NOT_FOUND".into();
-        return Err(error);
+        return Err(AppError::RunsNotFound(missing));
     }
     Ok(Json(Value::Array(bundles)))
 }

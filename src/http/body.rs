@@ -1,7 +1,7 @@
 //! Request bodies and query strings, parsed so that every problem names
 //! its field (`session.ttlMs`), instead of axum's plain-text rejections.
 
-use super::error::ApiError;
+use super::error::AppError;
 use aggregates::{FieldError, Timestamp};
 use axum::body::Bytes;
 use serde::de::DeserializeOwned;
@@ -11,13 +11,13 @@ use uuid::Uuid;
 /// Parses a JSON body into `T`, naming the path of the first mismatch. A
 /// string holding U+0000 anywhere in the body is refused, naming where:
 /// PostgreSQL's text cannot hold it, and both engines must answer alike.
-pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
     if body.is_empty() {
-        return Err(ApiError::field("body", "a JSON body is required"));
+        return Err(AppError::field("body", "a JSON body is required"));
     }
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
         if let Some(path) = nul_path(&value, "") {
-            return Err(ApiError::field(&path, NUL_REFUSED));
+            return Err(AppError::field(&path, NUL_REFUSED));
         }
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
@@ -28,10 +28,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         } else {
             path
         };
-        ApiError::validation(vec![FieldError::new(path, error.into_inner().to_string())])
+        AppError::validation(vec![FieldError::new(path, error.into_inner().to_string())])
     })?;
     deserializer.end().map_err(|e| {
-        ApiError::field(
+        AppError::field(
             "body",
             format!("trailing characters after the JSON value: {e}"),
         )
@@ -52,13 +52,13 @@ pub async fn refuse_nul_in_uri(
         .decode_utf8_lossy()
         .contains('\0')
     {
-        return ApiError::field("path", NUL_REFUSED).into_response();
+        return AppError::field("path", NUL_REFUSED).into_response();
     }
     let query = uri.query().unwrap_or_default().as_bytes();
     for (name, value) in form_urlencoded::parse(query) {
         if name.contains('\0') || value.contains('\0') {
             let name = name.replace('\0', "\\u0000");
-            return ApiError::field(&name, NUL_REFUSED).into_response();
+            return AppError::field(&name, NUL_REFUSED).into_response();
         }
     }
     next.run(request).await
@@ -100,7 +100,7 @@ fn nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
 
 /// Like [`parse_json`], but an empty body is `T::default()` (for bodies
 /// whose every field is optional, such as `{reason?}`).
-pub fn parse_optional_json<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+pub fn parse_optional_json<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -109,14 +109,14 @@ pub fn parse_optional_json<T: DeserializeOwned + Default>(body: &Bytes) -> Resul
 
 /// A run id from the path: a UUID, or a runtime session id of the
 /// base64url form (the run observing that session); else 400.
-pub fn run_id(text: &str) -> Result<Uuid, ApiError> {
+pub fn run_id(text: &str) -> Result<Uuid, AppError> {
     parse_run_id("id", text)
 }
 
 /// A run id named `name` (a body field or query parameter), as [`run_id`].
-pub fn parse_run_id(name: &str, text: &str) -> Result<Uuid, ApiError> {
+pub fn parse_run_id(name: &str, text: &str) -> Result<Uuid, AppError> {
     aggregates::run_id_of_session(text).ok_or_else(|| {
-        ApiError::field(
+        AppError::field(
             name,
             format!("{text:?} is not a UUID or a base64url session id (22+ characters)"),
         )
@@ -129,13 +129,13 @@ pub fn query_int(
     name: &str,
     default: i64,
     range: std::ops::RangeInclusive<i64>,
-) -> Result<i64, ApiError> {
+) -> Result<i64, AppError> {
     let Some(text) = params.get(name) else {
         return Ok(default);
     };
     match text.parse::<i64>() {
         Ok(value) if range.contains(&value) => Ok(value),
-        _ => Err(ApiError::field(
+        _ => Err(AppError::field(
             name,
             format!(
                 "must be an integer from {} to {}, got {text:?}",
@@ -147,7 +147,7 @@ pub fn query_int(
 }
 
 /// `runId` of a query, when given: a UUID.
-pub fn optional_run_id(params: &HashMap<String, String>) -> Result<Option<Uuid>, ApiError> {
+pub fn optional_run_id(params: &HashMap<String, String>) -> Result<Option<Uuid>, AppError> {
     params
         .get("runId")
         .map(|id| parse_run_id("runId", id))
@@ -182,7 +182,7 @@ pub fn time_bound(
     params: &HashMap<String, String>,
     name: &str,
     edge: DayEdge,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, AppError> {
     let Some(text) = params.get(name).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
@@ -190,7 +190,7 @@ pub fn time_bound(
         Some(ts) => ts.unix_ms(),
         None => {
             let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-                ApiError::field(
+                AppError::field(
                     name,
                     format!("not an RFC 3339 timestamp or a YYYY-MM-DD date: {text:?}"),
                 )
@@ -206,7 +206,7 @@ pub fn time_bound(
         }
     };
     if !STORED_MS.contains(&ms) {
-        return Err(ApiError::field(
+        return Err(AppError::field(
             name,
             "must be between 0001-01-01 and 9999-12-31",
         ));
@@ -226,7 +226,7 @@ const WINDOWS: [(&str, i64); 6] = [
 
 /// `window` (`15m`, `1h`, `6h`, `24h`, `7d`, `30d`) in milliseconds;
 /// absent, empty or `all`: `None` (no cut-off).
-pub fn window_ms(params: &HashMap<String, String>) -> Result<Option<i64>, ApiError> {
+pub fn window_ms(params: &HashMap<String, String>) -> Result<Option<i64>, AppError> {
     match params.get("window").map(String::as_str) {
         None | Some("") | Some("all") => Ok(None),
         Some(window) => WINDOWS
@@ -234,21 +234,12 @@ pub fn window_ms(params: &HashMap<String, String>) -> Result<Option<i64>, ApiErr
             .find(|(name, _)| *name == window)
             .map(|(_, ms)| Some(*ms))
             .ok_or_else(|| {
-                ApiError::field(
+                AppError::field(
                     "window",
                     format!("must be 15m, 1h, 6h, 24h, 7d, 30d or all, not {window:?}"),
                 )
             }),
     }
-}
-
-/// Findings as lines of text, `path: message` (what answers list as
-/// `errors` or `warnings` for people to read).
-pub fn finding_lines(findings: &[FieldError]) -> Vec<String> {
-    findings
-        .iter()
-        .map(|f| format!("{}: {}", f.path, f.message))
-        .collect()
 }
 
 /// A comma-separated list parameter (empty items dropped).
@@ -274,7 +265,7 @@ pub fn text_param(params: &HashMap<String, String>, name: &str) -> Option<String
 mod tests {
     use super::*;
 
-    fn bound(text: &str, edge: DayEdge) -> Result<Option<String>, ApiError> {
+    fn bound(text: &str, edge: DayEdge) -> Result<Option<String>, AppError> {
         let params = HashMap::from([("createdAfter".to_string(), text.to_string())]);
         time_bound(&params, "createdAfter", edge)
     }

@@ -2,7 +2,7 @@
 //! health over a time window) and `GET /dashboard/agents/metrics`.
 
 use super::body::{text_param, time_bound, window_ms, DayEdge};
-use super::error::{ApiError, Problem};
+use super::error::{AppError, Problem};
 use super::AppState;
 use crate::store::read_models::RunQuery;
 use aggregates::Timestamp;
@@ -35,7 +35,7 @@ const WINDOW_RUNS: i64 = 10_000;
 pub async fn overview(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let now = Timestamp::now().unix_ms();
     let from = time_bound(&params, "from", DayEdge::Start)?;
     let to = time_bound(&params, "to", DayEdge::End)?;
@@ -104,7 +104,7 @@ pub async fn overview(
         (status = 200, description = "Per-participant figures", body = serde_json::Value),
     )
 )]
-pub async fn agents(State(app): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+pub async fn agents(State(app): State<AppState>) -> Result<Json<Vec<Value>>, AppError> {
     let docs = app
         .store
         .read_models_of(crate::projector::AGENT_METRICS)

@@ -1,18 +1,19 @@
-//! The one error type of the HTTP API and its JSON problem body:
+//! How the application's errors look over HTTP: each [`AppError`] variant's
+//! status and `errorCode` (one exhaustive match, so a new variant must be
+//! given both), and the JSON problem body
 //! `{statusCode, errorCode, message, errors?: [{path, message}]}`.
-//! Internal failures are logged here and answered without detail.
+//! Internal failures are logged when answered, and answered without detail.
 
-use crate::run_repository::CommandError;
-use crate::runtime::RuntimeError;
-use crate::store::StoreError;
+pub use crate::error::AppError;
 use aggregates::{DomainError, FieldError};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
 /// The problem body every error answers with (documented in the OpenAPI
-/// document; [`ApiError`] renders it).
+/// document; [`AppError`] renders it).
 #[derive(utoipa::ToSchema)]
 #[schema(as = Problem)]
 #[allow(dead_code)]
@@ -26,173 +27,107 @@ pub struct Problem {
     errors: Option<Vec<FieldError>>,
 }
 
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: String,
-    pub message: String,
-    pub errors: Vec<FieldError>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code: code.to_string(),
-            message: message.into(),
-            errors: Vec::new(),
+/// A runtime refusal code's HTTP status and `errorCode`: the caller's fault
+/// or the runtime's policy where the code says so; any other code means
+/// the session's state did not allow the call.
+fn refusal_status(code: &str) -> (StatusCode, &'static str) {
+    match code {
+        "FORBIDDEN" | "UNAUTHENTICATED" => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+        "POLICY_DENIED" => (StatusCode::FORBIDDEN, "POLICY_DENIED"),
+        "RATE_LIMITED" => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+        "UNKNOWN_POLICY_VERSION" | "SESSION_NOT_FOUND" | "NOT_FOUND" => {
+            (StatusCode::NOT_FOUND, "NOT_FOUND")
         }
-    }
-
-    pub fn validation(errors: Vec<FieldError>) -> Self {
-        let summary = errors
-            .iter()
-            .map(|e| format!("{}: {}", e.path, e.message))
-            .collect::<Vec<_>>()
-            .join("; ");
-        ApiError {
-            errors,
-            ..ApiError::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", summary)
+        "INVALID_POLICY_DEFINITION" | "INVALID_ENVELOPE" => {
+            (StatusCode::BAD_REQUEST, "VALIDATION_ERROR")
         }
-    }
-
-    pub fn field(path: &str, message: impl Into<String>) -> Self {
-        ApiError::validation(vec![FieldError::new(path, message)])
-    }
-
-    pub fn run_not_found(run_id: impl std::fmt::Display) -> Self {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "RUN_NOT_FOUND",
-            format!("run {run_id} does not exist"),
-        )
-    }
-
-    /// A refusal by the runtime of a lifecycle or registry call: the HTTP
-    /// status its code means, with the runtime's code kept in `errors`.
-    pub fn runtime_refusal(error: RuntimeError) -> Self {
-        let RuntimeError::Refused { code, message } = &error else {
-            return error.into();
-        };
-        let (status, error_code) = match code.as_str() {
-            "FORBIDDEN" | "UNAUTHENTICATED" => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            "POLICY_DENIED" => (StatusCode::FORBIDDEN, "POLICY_DENIED"),
-            "RATE_LIMITED" => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
-            "UNKNOWN_POLICY_VERSION" | "SESSION_NOT_FOUND" | "NOT_FOUND" => {
-                (StatusCode::NOT_FOUND, "NOT_FOUND")
-            }
-            "INVALID_POLICY_DEFINITION" | "INVALID_ENVELOPE" => {
-                (StatusCode::BAD_REQUEST, "VALIDATION_ERROR")
-            }
-            _ => (StatusCode::CONFLICT, "INVALID_STATE_TRANSITION"),
-        };
-        ApiError {
-            errors: vec![FieldError::new("runtime", format!("{code}: {message}"))],
-            ..ApiError::new(
-                status,
-                error_code,
-                format!("the runtime refused ({code}): {message}"),
-            )
-        }
-    }
-
-    pub fn internal(error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            "the control plane failed to handle the request; see its logs",
-        )
+        _ => (StatusCode::CONFLICT, "INVALID_STATE_TRANSITION"),
     }
 }
 
-impl IntoResponse for ApiError {
+/// A refusal by the run aggregate: its status and `errorCode`.
+fn domain_status(error: &DomainError) -> (StatusCode, &'static str) {
+    match error {
+        DomainError::RunNotFound => (StatusCode::NOT_FOUND, "RUN_NOT_FOUND"),
+        DomainError::RunAlreadyExists => (StatusCode::CONFLICT, "RUN_ALREADY_EXISTS"),
+        DomainError::InvalidTransition { .. }
+        | DomainError::SessionNotBound { .. }
+        | DomainError::RunNotEnded { .. }
+        | DomainError::RunAlreadyArchived => (StatusCode::CONFLICT, "INVALID_STATE_TRANSITION"),
+        // The service's own envelopes out of order: its fault, not the caller's.
+        DomainError::EnvelopeAlreadyRecorded { .. } | DomainError::EnvelopeOrdinalGap { .. } => {
+            INTERNAL
+        }
+    }
+}
+
+const INTERNAL: (StatusCode, &str) = (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR");
+
+impl AppError {
+    /// The HTTP status and stable `errorCode` of this error.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::Validation(_) => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+            AppError::RunsNotFound(_) | AppError::RunNotFound(_) => {
+                (StatusCode::NOT_FOUND, "RUN_NOT_FOUND")
+            }
+            AppError::WebhookNotFound(_) => (StatusCode::NOT_FOUND, "WEBHOOK_NOT_FOUND"),
+            AppError::InvalidTransition(_) => (StatusCode::CONFLICT, "INVALID_STATE_TRANSITION"),
+            AppError::Domain(error) => domain_status(error),
+            AppError::IdempotencyConflict(_) => (StatusCode::CONFLICT, "IDEMPOTENCY_CONFLICT"),
+            AppError::Contended(_) => (StatusCode::CONFLICT, "CONCURRENT_MODIFICATION"),
+            AppError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN"),
+            AppError::MessageRefused { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "MESSAGE_SEND_FAILED")
+            }
+            AppError::RuntimeRefused { code, .. } => refusal_status(code),
+            AppError::RuntimeUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "RUNTIME_UNAVAILABLE")
+            }
+            AppError::RuntimeTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "RUNTIME_TIMEOUT"),
+            AppError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            AppError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+            AppError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            AppError::Internal(_) => INTERNAL,
+        }
+    }
+
+    /// What the client is told: the error's own text, except for the
+    /// service's own failures, which only the log details.
+    pub fn client_message(&self) -> String {
+        match self.status_and_code() {
+            (StatusCode::INTERNAL_SERVER_ERROR, _) => {
+                "the control plane failed to handle the request; see its logs".to_string()
+            }
+            _ => self.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self, "internal error");
+        }
         let mut body = json!({
-            "statusCode": self.status.as_u16(),
-            "errorCode": self.code,
-            "message": self.message,
+            "statusCode": status.as_u16(),
+            "errorCode": code,
+            "message": self.client_message(),
         });
-        if !self.errors.is_empty() {
-            body["errors"] = json!(self.errors);
+        let errors = self.findings();
+        if !errors.is_empty() {
+            body["errors"] = json!(errors);
         }
-        (self.status, Json(body)).into_response()
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        ApiError::internal(error)
-    }
-}
-
-impl From<RuntimeError> for ApiError {
-    fn from(error: RuntimeError) -> Self {
-        match error {
-            RuntimeError::Unavailable(message) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "RUNTIME_UNAVAILABLE",
-                format!("the MACP runtime is unavailable: {message}"),
-            ),
-            RuntimeError::Timeout(message) => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "RUNTIME_TIMEOUT",
-                format!("the MACP runtime did not answer in time: {message}"),
-            ),
-            RuntimeError::Refused { code, message } => ApiError {
-                errors: vec![FieldError::new("runtime", format!("{code}: {message}"))],
-                ..ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "MESSAGE_SEND_FAILED",
-                    format!("the runtime refused the message ({code}): {message}"),
-                )
-            },
+        let mut response = (status, Json(body)).into_response();
+        if let AppError::RateLimited {
+            retry_after_seconds,
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
         }
-    }
-}
-
-impl From<CommandError> for ApiError {
-    fn from(error: CommandError) -> Self {
-        match error {
-            CommandError::Domain(domain) => domain.into(),
-            CommandError::IdempotencyKeyTaken(run_id) => ApiError::new(
-                StatusCode::CONFLICT,
-                "IDEMPOTENCY_CONFLICT",
-                format!("the idempotency key belongs to run {run_id}"),
-            ),
-            CommandError::Contended(run_id) => ApiError::new(
-                StatusCode::CONFLICT,
-                "CONCURRENT_MODIFICATION",
-                format!("run {run_id} is being changed concurrently; try again"),
-            ),
-            CommandError::Store(store) => store.into(),
-            CommandError::ShuttingDown => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SHUTTING_DOWN",
-                "the service is shutting down; try again on another instance or after restart",
-            ),
-        }
-    }
-}
-
-impl From<DomainError> for ApiError {
-    fn from(error: DomainError) -> Self {
-        let message = error.to_string();
-        match error {
-            DomainError::RunNotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "RUN_NOT_FOUND", message)
-            }
-            DomainError::RunAlreadyExists => {
-                ApiError::new(StatusCode::CONFLICT, "RUN_ALREADY_EXISTS", message)
-            }
-            DomainError::InvalidTransition { .. }
-            | DomainError::SessionNotBound { .. }
-            | DomainError::RunNotEnded { .. }
-            | DomainError::RunAlreadyArchived => {
-                ApiError::new(StatusCode::CONFLICT, "INVALID_STATE_TRANSITION", message)
-            }
-            DomainError::EnvelopeAlreadyRecorded { .. }
-            | DomainError::EnvelopeOrdinalGap { .. } => ApiError::internal(message),
-        }
+        response
     }
 }

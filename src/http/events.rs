@@ -5,7 +5,7 @@
 //! shift it); absent on the last page.
 
 use super::body::{csv_param, optional_run_id, query_int, text_param, time_bound, DayEdge};
-use super::error::{ApiError, Problem};
+use super::error::{AppError, Problem};
 use super::AppState;
 use crate::store::read_models::EventQuery;
 use axum::extract::{Query, State};
@@ -34,7 +34,7 @@ use std::collections::HashMap;
 pub async fn list(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let limit = query_int(&params, "limit", 200, 1..=1000)?;
     // `cursor` is what earlier answers called it.
     let after = match params.contains_key("afterSeq") {

@@ -2,9 +2,9 @@
 //! `POST /runs/compare` (two runs side by side).
 
 use super::body::{parse_json, parse_run_id, query_int, run_id};
-use super::error::{ApiError, Problem};
-use super::runs::{read_model, visible_summary};
+use super::error::{AppError, Problem};
 use super::AppState;
+use crate::queries::{read_model, visible_summary};
 use aggregates::{RunEvent, Timestamp};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -58,13 +58,13 @@ pub async fn export(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let run_id = run_id(&id)?;
     let flag = |name: &str, default: bool| match params.get(name).map(String::as_str) {
         None => Ok(default),
         Some("true") | Some("1") => Ok(true),
         Some("false") | Some("0") => Ok(false),
-        Some(other) => Err(ApiError::field(
+        Some(other) => Err(AppError::field(
             name,
             format!("must be true or false, got {other:?}"),
         )),
@@ -79,7 +79,7 @@ pub async fn export(
         None | Some("json") => false,
         Some("jsonl") => true,
         Some(other) => {
-            return Err(ApiError::field(
+            return Err(AppError::field(
                 "format",
                 format!("must be json or jsonl, not {other:?}"),
             ))
@@ -134,8 +134,8 @@ pub async fn bundle(
     app: &AppState,
     run_id: Uuid,
     options: ExportOptions,
-) -> Result<Value, ApiError> {
-    let run = visible_summary(app, run_id).await?;
+) -> Result<Value, AppError> {
+    let run = visible_summary(&app.store, run_id).await?;
     let state = app.repo.load(run_id).await?;
     let session = state.request.as_ref().map(|request| {
         let session = &request.session;
@@ -158,12 +158,12 @@ pub async fn bundle(
             RunEvent::DecisionReceiptRecorded {
                 receipt: recorded, ..
             } => {
-                receipt = serde_json::to_value(recorded).map_err(ApiError::internal)?;
+                receipt = serde_json::to_value(recorded).map_err(AppError::internal)?;
             }
             RunEvent::CanonicalEventRecorded { event }
                 if options.canonical && canonical.len() < options.event_limit =>
             {
-                canonical.push(serde_json::to_value(event).map_err(ApiError::internal)?);
+                canonical.push(serde_json::to_value(event).map_err(AppError::internal)?);
             }
             RunEvent::RuntimeEnvelopeRecorded {
                 ordinal,
@@ -177,9 +177,9 @@ pub async fn bundle(
     Ok(json!({
         "run": run,
         "session": session,
-        "projection": read_model::<RunStateView>(app, run_id).await?,
-        "metrics": read_model::<RunMetrics>(app, run_id).await?,
-        "artifacts": read_model::<RunArtifacts>(app, run_id).await?.artifacts,
+        "projection": read_model::<RunStateView>(&app.store, run_id).await?,
+        "metrics": read_model::<RunMetrics>(&app.store, run_id).await?,
+        "artifacts": read_model::<RunArtifacts>(&app.store, run_id).await?.artifacts,
         "receipt": receipt,
         "canonicalEvents": canonical,
         "rawEvents": raw,
@@ -207,17 +207,17 @@ pub struct CompareRequest {
         (status = 404, description = "No such run", body = Problem),
     )
 )]
-pub async fn compare(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn compare(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, AppError> {
     let request: CompareRequest = parse_json(&body)?;
     let left_id = parse_run_id("leftRunId", &request.left_run_id)?;
     let right_id = parse_run_id("rightRunId", &request.right_run_id)?;
     let (left, right) = (
-        visible_summary(&app, left_id).await?,
-        visible_summary(&app, right_id).await?,
+        visible_summary(&app.store, left_id).await?,
+        visible_summary(&app.store, right_id).await?,
     );
     let (left_state, right_state) = (
-        read_model::<RunStateView>(&app, left_id).await?,
-        read_model::<RunStateView>(&app, right_id).await?,
+        read_model::<RunStateView>(&app.store, left_id).await?,
+        read_model::<RunStateView>(&app.store, right_id).await?,
     );
     let duration = |s: &projections::RunSummary| match (s.started_at, s.ended_at) {
         (Some(start), Some(end)) => Some(end.unix_ms() - start.unix_ms()),

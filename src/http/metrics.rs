@@ -1,9 +1,9 @@
 //! `GET /runs/:id/metrics` and `GET /runs/:id/traces`.
 
 use super::body::run_id;
-use super::error::{ApiError, Problem};
-use super::runs::read_model;
+use super::error::{AppError, Problem};
 use super::AppState;
+use crate::queries::read_model;
 use axum::extract::{Path, State};
 use axum::Json;
 use projections::{RunMetrics, RunTraces};
@@ -24,9 +24,9 @@ use projections::{RunMetrics, RunTraces};
 pub async fn run_metrics(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<RunMetrics>, ApiError> {
+) -> Result<Json<RunMetrics>, AppError> {
     let run_id = run_id(&id)?;
-    let mut metrics = read_model::<RunMetrics>(&app, run_id).await?;
+    let mut metrics = read_model::<RunMetrics>(&app.store, run_id).await?;
     metrics.run_id = Some(run_id);
     Ok(Json(metrics))
 }
@@ -47,7 +47,7 @@ pub async fn run_metrics(
 pub async fn traces(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<RunTraces>, ApiError> {
+) -> Result<Json<RunTraces>, AppError> {
     let run_id = run_id(&id)?;
-    Ok(Json(read_model::<RunTraces>(&app, run_id).await?))
+    Ok(Json(read_model::<RunTraces>(&app.store, run_id).await?))
 }

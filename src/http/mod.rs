@@ -25,6 +25,7 @@ pub mod stream;
 pub mod verify;
 pub mod webhooks;
 
+use crate::commands::Commands;
 use crate::ingestion::Ingestion;
 use crate::live::LiveHub;
 use crate::run_repository::RunRepository;
@@ -43,6 +44,8 @@ use utoipa_axum::routes;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// Every write use case; handlers call one each.
+    pub commands: Commands,
     pub store: EventStore,
     pub repo: RunRepository,
     pub ingestion: Ingestion,

@@ -5,10 +5,10 @@
 //! fold as the live view: replay is re-folding the stream.
 
 use super::body::{parse_json, query_int, run_id};
-use super::error::{ApiError, Problem};
-use super::runs::visible_summary;
+use super::error::{AppError, Problem};
 use super::AppState;
 use crate::projector::Snapshot;
+use crate::queries::visible_summary;
 use aggregates::{CanonicalEvent, FieldError, RunEvent};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -55,7 +55,7 @@ impl Plan {
         from_seq: u64,
         to_seq: u64,
         latest: u64,
-    ) -> Result<Plan, ApiError> {
+    ) -> Result<Plan, AppError> {
         let mut errors = Vec::new();
         let pace = match mode {
             "instant" => Pace::Instant,
@@ -76,7 +76,7 @@ impl Plan {
             ));
         }
         if !errors.is_empty() {
-            return Err(ApiError::validation(errors));
+            return Err(AppError::validation(errors));
         }
         Ok(Plan {
             pace,
@@ -136,7 +136,7 @@ pub async fn describe(
     State(app): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let run_id = run_id(&id)?;
     let request: ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ReplayRequest {
@@ -148,7 +148,7 @@ pub async fn describe(
     } else {
         parse_json(&body)?
     };
-    let latest = visible_summary(&app, run_id).await?.last_event_seq;
+    let latest = visible_summary(&app.store, run_id).await?.last_event_seq;
     let plan = Plan::check(
         request.mode.as_deref().unwrap_or("instant"),
         request.speed.unwrap_or(1.0),
@@ -188,14 +188,14 @@ pub async fn stream(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let run_id = run_id(&id)?;
-    let latest = visible_summary(&app, run_id).await?.last_event_seq;
+    let latest = visible_summary(&app.store, run_id).await?.last_event_seq;
     let speed = match params.get("speed") {
         None => 1.0,
         Some(text) => text
             .parse::<f64>()
-            .map_err(|_| ApiError::field("speed", "must be a number ≥ 0.1"))?,
+            .map_err(|_| AppError::field("speed", "must be a number ≥ 0.1"))?,
     };
     let from_seq = query_int(&params, "fromSeq", 1, 0..=i64::MAX)?.unsigned_abs();
     let to_seq = query_int(
@@ -262,11 +262,11 @@ pub async fn state(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let run_id = run_id(&id)?;
     let seq = query_int(&params, "seq", i64::MAX, 0..=i64::MAX)?.unsigned_abs();
     let view = state_at(&app, run_id, seq).await?;
-    let body = serde_json::to_string(&view).map_err(ApiError::internal)?;
+    let body = serde_json::to_string(&view).map_err(AppError::internal)?;
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -274,13 +274,13 @@ pub async fn state(
 /// the latest snapshot at or below `seq` (else the request, the stream's
 /// first event) and the indexed events after it up to `seq`; or, when the
 /// index has not caught up, the log up to `seq`.
-pub async fn state_at(app: &AppState, run_id: Uuid, seq: u64) -> Result<RunStateView, ApiError> {
-    let latest = visible_summary(app, run_id).await?.last_event_seq;
+pub async fn state_at(app: &AppState, run_id: Uuid, seq: u64) -> Result<RunStateView, AppError> {
+    let latest = visible_summary(&app.store, run_id).await?.last_event_seq;
     let target = seq.min(latest);
     let mut view = match app.store.latest_snapshot(run_id, target).await? {
         Some(doc) => {
             serde_json::from_str::<Snapshot>(&doc)
-                .map_err(ApiError::internal)?
+                .map_err(AppError::internal)?
                 .view
         }
         None => {
@@ -298,7 +298,7 @@ pub async fn state_at(app: &AppState, run_id: Uuid, seq: u64) -> Result<RunState
         )
         .await?;
     for doc in &docs {
-        let event: CanonicalEvent = serde_json::from_str(doc).map_err(ApiError::internal)?;
+        let event: CanonicalEvent = serde_json::from_str(doc).map_err(AppError::internal)?;
         view.apply(&RunEvent::CanonicalEventRecorded { event });
     }
     if view.timeline.latest_seq >= target {

@@ -1,18 +1,17 @@
 //! `/runtime/*`: what the connected runtime is and offers (manifest, modes,
 //! roots, health) and a proxy of its policy registry.
 
+use super::access::Caller;
 use super::body::parse_json;
-use super::error::{ApiError, Problem};
+use super::error::{AppError, Problem};
 use super::AppState;
-use crate::audit::record_operation;
+use crate::commands::operations::NewPolicy;
 use crate::runtime::payloads::message_to_json;
 use crate::runtime::pb::PolicyDescriptor;
-use aggregates::{FieldError, Timestamp};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -25,7 +24,7 @@ use std::collections::HashMap;
         (status = 503, description = "The runtime is unavailable", body = Problem),
     )
 )]
-pub async fn manifest(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn manifest(State(app): State<AppState>) -> Result<Json<Value>, AppError> {
     let manifest = app.ingestion.runtime().get_manifest().await?;
     Ok(Json(message_to_json("macp.v1.AgentManifest", &manifest)))
 }
@@ -40,7 +39,7 @@ pub async fn manifest(State(app): State<AppState>) -> Result<Json<Value>, ApiErr
         (status = 503, description = "The runtime is unavailable", body = Problem),
     )
 )]
-pub async fn modes(State(app): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+pub async fn modes(State(app): State<AppState>) -> Result<Json<Vec<Value>>, AppError> {
     let modes = app.ingestion.runtime().list_modes().await?;
     Ok(Json(
         modes
@@ -59,7 +58,7 @@ pub async fn modes(State(app): State<AppState>) -> Result<Json<Vec<Value>>, ApiE
         (status = 503, description = "The runtime is unavailable", body = Problem),
     )
 )]
-pub async fn roots(State(app): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+pub async fn roots(State(app): State<AppState>) -> Result<Json<Vec<Value>>, AppError> {
     let roots = app.ingestion.runtime().list_roots().await?;
     Ok(Json(
         roots
@@ -117,7 +116,7 @@ pub async fn health(State(app): State<AppState>) -> Json<Value> {
 pub async fn list_policies(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<Value>>, AppError> {
     let mode = params.get("mode").map(String::as_str).unwrap_or_default();
     let policies = app.ingestion.runtime().list_policies(mode).await?;
     Ok(Json(policies.iter().map(policy_json).collect()))
@@ -139,31 +138,9 @@ pub async fn list_policies(
 pub async fn get_policy(
     State(app): State<AppState>,
     Path(policy_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let policy = app
-        .ingestion
-        .runtime()
-        .get_policy(&policy_id)
-        .await
-        .map_err(ApiError::runtime_refusal)?;
+) -> Result<Json<Value>, AppError> {
+    let policy = app.ingestion.runtime().get_policy(&policy_id).await?;
     Ok(Json(policy_json(&policy)))
-}
-
-/// A policy to register. `rules` is the runtime's rule document: a JSON
-/// object here (or a string holding one).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NewPolicy {
-    #[serde(default)]
-    pub policy_id: String,
-    #[serde(default)]
-    pub mode: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub rules: Value,
-    #[serde(default)]
-    pub schema_version: Option<u32>,
 }
 
 #[utoipa::path(
@@ -180,57 +157,11 @@ pub struct NewPolicy {
 )]
 pub async fn register_policy(
     State(app): State<AppState>,
+    Caller(actor): Caller,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Value>), AppError> {
     let policy: NewPolicy = parse_json(&body)?;
-    let mut errors = Vec::new();
-    if policy.policy_id.trim().is_empty() {
-        errors.push(FieldError::new("policyId", "must not be empty"));
-    }
-    if policy.mode.trim().is_empty() {
-        errors.push(FieldError::new(
-            "mode",
-            "must not be empty (a mode name, or \"*\")",
-        ));
-    }
-    let rules = match &policy.rules {
-        Value::String(text) => text.clone(),
-        Value::Object(_) => policy.rules.to_string(),
-        _ => {
-            errors.push(FieldError::new(
-                "rules",
-                "must be a JSON object (or a string holding one)",
-            ));
-            String::new()
-        }
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let descriptor = PolicyDescriptor {
-        policy_id: policy.policy_id.clone(),
-        mode: policy.mode,
-        description: policy.description,
-        rules,
-        schema_version: policy.schema_version.unwrap_or(1),
-        registered_at_unix_ms: Timestamp::now().unix_ms(),
-    };
-    let runtime = app.ingestion.runtime();
-    runtime
-        .register_policy(descriptor)
-        .await
-        .map_err(ApiError::runtime_refusal)?;
-    record_operation(
-        &app.store,
-        "policy.register",
-        POLICY,
-        Some(&policy.policy_id),
-    )
-    .await;
-    let stored = runtime
-        .get_policy(&policy.policy_id)
-        .await
-        .map_err(ApiError::runtime_refusal)?;
+    let stored = app.commands.register_policy(&actor, policy).await?;
     Ok((StatusCode::CREATED, Json(policy_json(&stored))))
 }
 
@@ -250,22 +181,15 @@ pub async fn register_policy(
 )]
 pub async fn delete_policy(
     State(app): State<AppState>,
+    Caller(actor): Caller,
     Path(policy_id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    app.ingestion
-        .runtime()
-        .unregister_policy(&policy_id)
-        .await
-        .map_err(ApiError::runtime_refusal)?;
-    record_operation(&app.store, "policy.delete", POLICY, Some(&policy_id)).await;
+) -> Result<StatusCode, AppError> {
+    app.commands.unregister_policy(&actor, &policy_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The resource of policy commands' audit entries.
-const POLICY: &str = "policy";
-
 /// A policy descriptor with its rules as JSON rather than a string.
-fn policy_json(policy: &PolicyDescriptor) -> Value {
+pub fn policy_json(policy: &PolicyDescriptor) -> Value {
     let mut value = message_to_json("macp.v1.PolicyDescriptor", policy);
     if let Ok(rules) = serde_json::from_str::<Value>(&policy.rules) {
         value["rules"] = rules;

@@ -8,10 +8,10 @@
 //! last `run_deleted` event (`{runId, ts}`) is sent and the stream ends.
 
 use super::body::{query_int, run_id};
-use super::error::{ApiError, Problem};
-use super::runs::{read_model, visible_summary};
+use super::error::{AppError, Problem};
 use super::AppState;
 use crate::live::{frame, FeedItem, CANONICAL_EVENT, SNAPSHOT};
+use crate::queries::{read_model, visible_summary};
 use aggregates::Timestamp;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -51,7 +51,7 @@ pub async fn stream(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let run_id = run_id(&id)?;
     let last_event_id = headers
         .get("last-event-id")
@@ -64,7 +64,7 @@ pub async fn stream(
         None | Some("true") | Some("1") => true,
         Some("false") | Some("0") => false,
         Some(other) => {
-            return Err(ApiError::field(
+            return Err(AppError::field(
                 "includeSnapshot",
                 format!("must be true or false, got {other:?}"),
             ))
@@ -72,7 +72,7 @@ pub async fn stream(
     };
     let default_heartbeat = i64::try_from(app.sse_heartbeat_ms).unwrap_or(15_000);
     let heartbeat_ms = query_int(&params, "heartbeatMs", default_heartbeat, 1000..=3_600_000)?;
-    visible_summary(&app, run_id).await?;
+    visible_summary(&app.store, run_id).await?;
 
     // Registered before anything is read: whatever is committed from now on
     // reaches this subscription, and whatever was committed before is in the
@@ -81,14 +81,14 @@ pub async fn stream(
     let stream = async_stream::stream! {
         let mut cursor = u64::try_from(after_seq).unwrap_or_default();
         if include_snapshot {
-            match read_model::<RunStateView>(&app, run_id).await {
+            match read_model::<RunStateView>(&app.store, run_id).await {
                 Ok(view) => {
                     if cursor == 0 {
                         cursor = view.timeline.latest_seq;
                     }
                     yield frame(SNAPSHOT, None, &serde_json::to_string(&view).unwrap_or_default());
                 }
-                Err(error) => tracing::warn!(%run_id, message = %error.message, "stream: no snapshot"),
+                Err(error) => tracing::warn!(%run_id, message = %error, "stream: no snapshot"),
             }
         }
         for event in backfill(&app, run_id, &mut cursor).await {

@@ -3,9 +3,9 @@
 //! report when one fails.
 
 use super::body::run_id;
-use super::error::{ApiError, Problem};
-use super::runs::visible_summary;
+use super::error::{AppError, Problem};
 use super::AppState;
+use crate::queries::visible_summary;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -28,14 +28,14 @@ use axum::Json;
 pub async fn verify(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, AppError> {
     let run_id = run_id(&id)?;
     // A deleted run is gone from the API, as everywhere else (its events
     // stay; `macp-control-plane verify --run` still checks its chain).
-    visible_summary(&app, run_id).await?;
+    visible_summary(&app.store, run_id).await?;
     let report = crate::verify::verify_run(&app.store, run_id)
         .await?
-        .ok_or_else(|| ApiError::run_not_found(run_id))?;
+        .ok_or_else(|| AppError::run_not_found(run_id))?;
     let status = if report.verified {
         StatusCode::OK
     } else {

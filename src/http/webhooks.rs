@@ -1,90 +1,17 @@
 //! `/webhooks`: subscriptions to run events, delivered signed and retried
 //! from the outbox (`webhook_delivery`). A secret goes in, never out.
 
+use super::access::Caller;
 use super::body::{parse_json, query_int};
-use super::error::{ApiError, Problem};
+use super::error::{AppError, Problem};
 use super::AppState;
-use crate::audit::record_operation;
-use crate::projector::webhook_outbox::DEFAULT_WEBHOOK_EVENTS;
+use crate::commands::webhooks::WebhookBody;
 use crate::store::webhooks::{Delivery, Webhook};
-use aggregates::canonical::types;
-use aggregates::Timestamp;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
 use std::collections::HashMap;
-use uuid::Uuid;
-
-/// Shortest secret accepted: the signature is only as strong as it. The
-/// web console's form offers the placeholder `change-me` (9 characters)
-/// and may send it unchanged, so the floor sits below that.
-const MIN_SECRET_LENGTH: usize = 8;
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct WebhookBody {
-    /// Where deliveries are POSTed (http or https).
-    pub url: Option<String>,
-    /// Canonical event types to deliver; absent or empty: run.started,
-    /// run.completed, run.failed, run.cancelled.
-    pub events: Option<Vec<String>>,
-    /// Signs each delivery (HMAC-SHA256); at least 8 characters. Never
-    /// shown again.
-    pub secret: Option<String>,
-    /// Default true.
-    pub active: Option<bool>,
-}
-
-/// The resource of webhook commands' audit entries.
-const WEBHOOK: &str = "webhook";
-
-fn not_found(id: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "WEBHOOK_NOT_FOUND",
-        format!("webhook {id} does not exist"),
-    )
-}
-
-fn checked_url(url: &str) -> Result<String, ApiError> {
-    let parsed =
-        reqwest::Url::parse(url).map_err(|e| ApiError::field("url", format!("not a URL: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(ApiError::field(
-            "url",
-            "must be an http or https URL with a host",
-        ));
-    }
-    Ok(url.to_string())
-}
-
-/// Any canonical event types; none means the run's lifecycle.
-fn checked_events(events: Vec<String>) -> Result<Vec<String>, ApiError> {
-    if events.is_empty() {
-        return Ok(DEFAULT_WEBHOOK_EVENTS.map(String::from).to_vec());
-    }
-    for (i, event) in events.iter().enumerate() {
-        if !types::ALL.contains(&event.as_str()) {
-            return Err(ApiError::field(
-                &format!("events[{i}]"),
-                format!("{event:?} is not a canonical event type ({:?})", types::ALL),
-            ));
-        }
-    }
-    Ok(events)
-}
-
-fn checked_secret(secret: String) -> Result<String, ApiError> {
-    if secret.chars().count() < MIN_SECRET_LENGTH {
-        return Err(ApiError::field(
-            "secret",
-            format!("must be at least {MIN_SECRET_LENGTH} characters"),
-        ));
-    }
-    Ok(secret)
-}
 
 #[utoipa::path(
     post,
@@ -98,31 +25,11 @@ fn checked_secret(secret: String) -> Result<String, ApiError> {
 )]
 pub async fn create(
     State(app): State<AppState>,
+    Caller(actor): Caller,
     body: Bytes,
-) -> Result<(StatusCode, Json<Webhook>), ApiError> {
+) -> Result<(StatusCode, Json<Webhook>), AppError> {
     let body: WebhookBody = parse_json(&body)?;
-    let url = checked_url(
-        body.url
-            .as_deref()
-            .ok_or_else(|| ApiError::field("url", "is required"))?,
-    )?;
-    let secret = checked_secret(
-        body.secret
-            .ok_or_else(|| ApiError::field("secret", "is required"))?,
-    )?;
-    let events = checked_events(body.events.unwrap_or_default())?;
-    let now = Timestamp::now().to_string();
-    let webhook = Webhook {
-        id: Uuid::new_v4().to_string(),
-        url,
-        events,
-        active: body.active.unwrap_or(true),
-        created_at: now.clone(),
-        updated_at: now,
-    };
-    app.store.save_webhook(&webhook, &secret).await?;
-    tracing::info!(webhook = %webhook.id, "webhook registered");
-    record_operation(&app.store, "webhook.create", WEBHOOK, Some(&webhook.id)).await;
+    let webhook = app.commands.create_webhook(&actor, body).await?;
     Ok((StatusCode::CREATED, Json(webhook)))
 }
 
@@ -132,7 +39,7 @@ pub async fn create(
     tag = "webhooks",
     responses((status = 200, description = "Every subscription (no secrets)", body = serde_json::Value))
 )]
-pub async fn list(State(app): State<AppState>) -> Result<Json<Vec<Webhook>>, ApiError> {
+pub async fn list(State(app): State<AppState>) -> Result<Json<Vec<Webhook>>, AppError> {
     let hooks = app.store.webhooks().await?;
     Ok(Json(hooks.into_iter().map(|h| h.webhook).collect()))
 }
@@ -150,12 +57,12 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<Vec<Webhook>>, Api
 pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Webhook>, ApiError> {
+) -> Result<Json<Webhook>, AppError> {
     let hook = app
         .store
         .webhook(&id)
         .await?
-        .ok_or_else(|| not_found(&id))?;
+        .ok_or_else(|| AppError::WebhookNotFound(id.clone()))?;
     Ok(Json(hook.webhook))
 }
 
@@ -173,32 +80,12 @@ pub async fn get(
 )]
 pub async fn update(
     State(app): State<AppState>,
+    Caller(actor): Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Webhook>, ApiError> {
+) -> Result<Json<Webhook>, AppError> {
     let body: WebhookBody = parse_json(&body)?;
-    let current = app
-        .store
-        .webhook(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
-    let mut webhook = current.webhook;
-    if let Some(url) = &body.url {
-        webhook.url = checked_url(url)?;
-    }
-    if let Some(events) = body.events {
-        webhook.events = checked_events(events)?;
-    }
-    if let Some(active) = body.active {
-        webhook.active = active;
-    }
-    let secret = match body.secret {
-        Some(secret) => checked_secret(secret)?,
-        None => current.secret,
-    };
-    webhook.updated_at = Timestamp::now().to_string();
-    app.store.save_webhook(&webhook, &secret).await?;
-    record_operation(&app.store, "webhook.update", WEBHOOK, Some(&webhook.id)).await;
+    let webhook = app.commands.update_webhook(&actor, &id, body).await?;
     Ok(Json(webhook))
 }
 
@@ -214,13 +101,10 @@ pub async fn update(
 )]
 pub async fn delete(
     State(app): State<AppState>,
+    Caller(actor): Caller,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    if !app.store.delete_webhook(&id).await? {
-        return Err(not_found(&id));
-    }
-    tracing::info!(webhook = %id, "webhook removed");
-    record_operation(&app.store, "webhook.delete", WEBHOOK, Some(&id)).await;
+) -> Result<StatusCode, AppError> {
+    app.commands.delete_webhook(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -241,11 +125,11 @@ pub async fn deliveries(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Vec<Delivery>>, ApiError> {
+) -> Result<Json<Vec<Delivery>>, AppError> {
     let limit = query_int(&params, "limit", 100, 1..=500)?;
     app.store
         .webhook(&id)
         .await?
-        .ok_or_else(|| not_found(&id))?;
+        .ok_or_else(|| AppError::WebhookNotFound(id.clone()))?;
     Ok(Json(app.store.deliveries(&id, limit).await?))
 }
