@@ -121,10 +121,7 @@ impl AppError {
     /// (`MESSAGE_SEND_FAILED`); any other runtime failure as it is.
     pub fn of_message(error: RuntimeError) -> Self {
         match error {
-            RuntimeError::Refused { code, message } => AppError::MessageRefused {
-                code,
-                message,
-            },
+            RuntimeError::Refused { code, message } => AppError::MessageRefused { code, message },
             other @ (RuntimeError::Unavailable(_) | RuntimeError::Timeout(_)) => other.into(),
         }
     }
@@ -141,10 +138,7 @@ impl From<RuntimeError> for AppError {
         match error {
             RuntimeError::Unavailable(message) => AppError::RuntimeUnavailable(message),
             RuntimeError::Timeout(message) => AppError::RuntimeTimeout(message),
-            RuntimeError::Refused { code, message } => AppError::RuntimeRefused {
-                code,
-                message,
-            },
+            RuntimeError::Refused { code, message } => AppError::RuntimeRefused { code, message },
         }
     }
 }

@@ -157,7 +157,7 @@ impl Service {
                 runtime_kind: config.runtime_kind.clone(),
                 live,
                 sse_heartbeat_ms: config.stream_sse_heartbeat_ms,
-                http_counters: Default::default(),
+                http_metrics: Default::default(),
                 strict_payload_fields: config.strict_payload_fields,
                 projector_health,
             },

@@ -13,10 +13,12 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
 /// Routes that answer without a key: probes and scrapes.
 pub const OPEN_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
@@ -38,19 +40,14 @@ impl Access {
         }
     }
 
-    /// The key presented, if it is one of ours.
+    /// The key presented, if it is one of ours. Every key is compared in
+    /// constant time (`subtle`), so the time taken does not tell how much
+    /// of a key was right.
     fn accepts(&self, presented: &str) -> bool {
-        self.keys
-            .iter()
-            .any(|key| constant_time_eq(key.as_bytes(), presented.as_bytes()))
+        self.keys.iter().fold(false, |found, key| {
+            found | bool::from(key.as_bytes().ct_eq(presented.as_bytes()))
+        })
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 /// The middleware: key check, then the client's rate limit.
@@ -153,50 +150,39 @@ pub async fn explain_payload_too_large(request: Request, next: Next) -> Response
     response
 }
 
-/// A token bucket per client: `rate` tokens a second, at most `burst`.
+/// A rate limit per client (governor's GCRA, the token bucket's
+/// equivalent): `rate` requests a second, at most `burst` at once.
 pub struct RateLimiter {
-    rate: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    limiter: DefaultKeyedRateLimiter<String>,
 }
 
-/// Clients remembered at most; past it idle buckets (full again) are dropped.
+/// Clients remembered at most; past it idle clients (whose limit is whole
+/// again) are forgotten.
 const MAX_CLIENTS: usize = 10_000;
 
 impl RateLimiter {
+    /// `rate` and `burst` of 0 count as 1 (the caller turns a 0 rate into
+    /// no limiter at all).
     pub fn new(rate: u32, burst: u32) -> RateLimiter {
+        let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         RateLimiter {
-            rate: f64::from(rate),
-            burst: f64::from(burst.max(1)),
-            buckets: Mutex::default(),
+            limiter: governor::RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
         }
     }
 
-    /// Takes a token for `client`, or answers how many whole seconds until
-    /// one is there.
+    /// Admits a request of `client`, or answers how many whole seconds
+    /// (at least 1) until one is admitted again.
     pub fn take(&self, client: &str) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(client) {
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
-            });
+        if self.limiter.len() >= MAX_CLIENTS {
+            self.limiter.retain_recent();
         }
-        let (tokens, at) = buckets
-            .entry(client.to_string())
-            .or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
-        }
+        self.limiter
+            .check_key(&client.to_string())
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(self.limiter.clock().now());
+                wait.as_secs_f64().ceil().max(1.0) as u64
+            })
     }
 }
 

@@ -53,7 +53,7 @@ pub struct AppState {
     pub live: LiveHub,
     /// Default interval of SSE heartbeats.
     pub sse_heartbeat_ms: u64,
-    pub http_counters: prometheus::HttpCounters,
+    pub http_metrics: prometheus::HttpMetrics,
     /// Unknown fields of `proto` payloads are refused rather than dropped.
     pub strict_payload_fields: bool,
     /// Whether the projectors keep up (`/readyz`, `/metrics`).
@@ -70,7 +70,7 @@ pub struct Guard {
 }
 
 pub fn router(state: AppState, guard: Guard) -> Router {
-    let counters = state.http_counters.clone();
+    let counters = state.http_metrics.clone();
     routes()
         // Each layer wraps the ones above it, so a request meets the last
         // one first: its id is set before anything else, and every log line

@@ -1,7 +1,12 @@
-//! `GET /metrics` in the Prometheus text format: HTTP requests by route and
-//! status, envelopes recorded, runs ingesting here, SSE subscribers, and
+//! `GET /metrics` in the Prometheus text format, encoded by
+//! prometheus-client: HTTP requests by route and status and their latency,
+//! envelopes recorded, runs ingesting here, SSE subscribers, runtime calls,
 //! each projector's lag behind the log, and the run duration histogram
 //! (`macp_run_duration_seconds`, from `run_metrics`).
+//!
+//! Request figures live in a registry of their own for the life of the
+//! service; the others are read at each scrape from where they are kept
+//! (ingestion, the breaker, the store) into a registry made for it.
 
 use super::AppState;
 use crate::projector;
@@ -9,36 +14,78 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::collections::BTreeMap;
-use std::fmt::Write;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Instant;
 
-/// A counter's labels: method, route template, status.
-type RequestLabels = (String, String, u16);
-
-/// HTTP requests served, by method, route and status.
-#[derive(Clone, Default)]
-pub struct HttpCounters {
-    counts: Arc<Mutex<BTreeMap<RequestLabels, u64>>>,
+/// A request's labels: method, route template, status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
 }
 
-impl HttpCounters {
-    fn add(&self, method: &str, route: &str, status: u16) {
-        let mut counts = self
-            .counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *counts
-            .entry((method.to_string(), route.to_string(), status))
-            .or_default() += 1;
+/// A request's latency labels: method and route template.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    call: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProjectorLabels {
+    projector: &'static str,
+}
+
+/// The requests served: counted by method, route and status, timed by
+/// method and route.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    registry: Arc<Registry>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        let requests = Family::<RequestLabels, Counter>::default();
+        // 1 ms to about 33 s.
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.001, 2.0, 16))) as fn() -> Histogram,
+        );
+        let mut registry = Registry::with_prefix("macp");
+        registry.register("http_requests", "HTTP requests served", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "How long requests took to answer (for SSE, to open the stream)",
+            latency.clone(),
+        );
+        HttpMetrics {
+            registry: Arc::new(registry),
+            requests,
+            latency,
+        }
     }
 }
 
-/// Counts each request under its route template (`/runs/{id}`), so that
-/// run ids do not become label values.
+/// Counts and times each request under its route template
+/// (`/runs/{id}`), so that run ids do not become label values.
 pub async fn count_requests(
-    State(counters): State<HttpCounters>,
+    State(metrics): State<HttpMetrics>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -48,8 +95,23 @@ pub async fn count_requests(
         .map_or("unmatched", MatchedPath::as_str)
         .to_string();
     let method = request.method().to_string();
+    let started = Instant::now();
     let response = next.run(request).await;
-    counters.add(&method, &route, response.status().as_u16());
+    metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
     response
 }
 
@@ -63,102 +125,9 @@ pub async fn count_requests(
 )]
 pub async fn metrics(State(app): State<AppState>) -> Response {
     let mut out = String::new();
-    out.push_str("# HELP macp_http_requests_total HTTP requests served.\n");
-    out.push_str("# TYPE macp_http_requests_total counter\n");
-    {
-        let counts = app
-            .http_counters
-            .counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for ((method, route, status), count) in counts.iter() {
-            let _ = writeln!(
-                out,
-                "macp_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}"
-            );
-        }
-    }
+    append(&mut out, &app.http_metrics.registry);
     crate::run_metrics::encode_run_metrics(&mut out);
-    metric(
-        &mut out,
-        "macp_envelopes_recorded_total",
-        "counter",
-        "Runtime envelopes recorded by this process.",
-        crate::ingestion::ENVELOPES_RECORDED.load(Ordering::Relaxed) as f64,
-    );
-    metric(
-        &mut out,
-        "macp_sessions_not_adopted_total",
-        "counter",
-        "Sessions session discovery saw but could not adopt as runs.",
-        crate::ingestion::discovery::SESSIONS_NOT_ADOPTED.load(Ordering::Relaxed) as f64,
-    );
-    metric(
-        &mut out,
-        "macp_runs_ingesting",
-        "gauge",
-        "Runs whose session this process is following.",
-        app.ingestion.active_runs() as f64,
-    );
-    metric(
-        &mut out,
-        "macp_sse_subscribers",
-        "gauge",
-        "Live SSE subscribers on this process.",
-        app.live.subscriber_count() as f64,
-    );
-    let breaker = app.ingestion.runtime().breaker();
-    out.push_str("# HELP macp_runtime_calls_total Runtime calls by call and outcome.\n");
-    out.push_str("# TYPE macp_runtime_calls_total counter\n");
-    for ((call, outcome), count) in breaker.outcomes() {
-        let _ = writeln!(
-            out,
-            "macp_runtime_calls_total{{call=\"{call}\",outcome=\"{outcome}\"}} {count}"
-        );
-    }
-    metric(
-        &mut out,
-        "macp_runtime_circuit_open",
-        "gauge",
-        "1 while the circuit breaker in front of the runtime is open or half-open.",
-        f64::from(u8::from(
-            breaker.state() != crate::runtime::breaker::CircuitState::Closed,
-        )),
-    );
-    let stall = app.projector_health.stall();
-    metric(
-        &mut out,
-        "macp_projectors_stalled",
-        "gauge",
-        "1 while the projectors cannot fold or write the log's next events (see /readyz).",
-        f64::from(u8::from(stall.is_some())),
-    );
-    metric(
-        &mut out,
-        "macp_projector_batch_failures_total",
-        "counter",
-        "Projector batches that failed to fold or commit (each is retried).",
-        app.projector_health.failures() as f64,
-    );
-    if let Some(stall) = &stall {
-        let _ = writeln!(out, "macp_projector_stalled_position {}", stall.position);
-    }
-    out.push_str("# HELP macp_projector_lag_events Log positions a projector has yet to fold.\n");
-    out.push_str("# TYPE macp_projector_lag_events gauge\n");
-    if let (Ok(head), Ok(checkpoints)) = (
-        app.store.head_position().await,
-        app.store.checkpoints().await,
-    ) {
-        for projector in projector::served(&app.live) {
-            let checkpoint = checkpoints.get(projector.name()).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "macp_projector_lag_events{{projector=\"{}\"}} {}",
-                projector.name(),
-                (head - checkpoint).max(0)
-            );
-        }
-    }
+    append(&mut out, &scraped(&app).await);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,
@@ -166,9 +135,101 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+/// Appends a registry's text, without OpenMetrics' closing `# EOF` line
+/// (other text follows, and the exposition is Prometheus' 0.0.4 format).
+fn append(out: &mut String, registry: &Registry) {
+    let mut text = String::new();
+    if encode(&mut text, registry).is_ok() {
+        out.push_str(text.trim_end_matches("# EOF\n"));
+    }
+}
+
+/// A gauge holding `value` now.
+fn gauge(value: i64) -> Gauge {
+    let gauge = Gauge::default();
+    gauge.set(value);
+    gauge
+}
+
+/// A counter that has counted `total` so far (kept elsewhere).
+fn counter(total: u64) -> Counter {
+    let counter = Counter::default();
+    counter.inc_by(total);
+    counter
+}
+
+/// The figures kept outside this module, read now.
+async fn scraped(app: &AppState) -> Registry {
+    let mut registry = Registry::with_prefix("macp");
+    registry.register(
+        "envelopes_recorded",
+        "Runtime envelopes recorded by this process",
+        counter(crate::ingestion::ENVELOPES_RECORDED.load(Ordering::Relaxed)),
     );
+    registry.register(
+        "sessions_not_adopted",
+        "Sessions session discovery saw but could not adopt as runs",
+        counter(crate::ingestion::discovery::SESSIONS_NOT_ADOPTED.load(Ordering::Relaxed)),
+    );
+    registry.register(
+        "runs_ingesting",
+        "Runs whose session this process is following",
+        gauge(i64::try_from(app.ingestion.active_runs()).unwrap_or(i64::MAX)),
+    );
+    registry.register(
+        "sse_subscribers",
+        "Live SSE subscribers on this process",
+        gauge(i64::try_from(app.live.subscriber_count()).unwrap_or(i64::MAX)),
+    );
+    let breaker = app.ingestion.runtime().breaker();
+    let calls = Family::<CallLabels, Counter>::default();
+    for ((call, outcome), count) in breaker.outcomes() {
+        calls
+            .get_or_create(&CallLabels { call, outcome })
+            .inc_by(count);
+    }
+    registry.register("runtime_calls", "Runtime calls by call and outcome", calls);
+    let open = breaker.state() != crate::runtime::breaker::CircuitState::Closed;
+    registry.register(
+        "runtime_circuit_open",
+        "1 while the circuit breaker in front of the runtime is open or half-open",
+        gauge(i64::from(open)),
+    );
+    let stall = app.projector_health.stall();
+    registry.register(
+        "projectors_stalled",
+        "1 while the projectors cannot fold or write the log's next events (see /readyz)",
+        gauge(i64::from(stall.is_some())),
+    );
+    registry.register(
+        "projector_batch_failures",
+        "Projector batches that failed to fold or commit (each is retried)",
+        counter(app.projector_health.failures()),
+    );
+    if let Some(stall) = &stall {
+        registry.register(
+            "projector_stalled_position",
+            "The log position the stalled projectors cannot get past",
+            gauge(stall.position),
+        );
+    }
+    let lags = Family::<ProjectorLabels, Gauge>::default();
+    if let (Ok(head), Ok(checkpoints)) = (
+        app.store.head_position().await,
+        app.store.checkpoints().await,
+    ) {
+        for projector in projector::served(&app.live) {
+            let checkpoint = checkpoints.get(projector.name()).copied().unwrap_or(0);
+            lags.get_or_create(&ProjectorLabels {
+                projector: projector.name(),
+            })
+            .set((head - checkpoint).max(0));
+        }
+    }
+    registry.register(
+        "projector_lag_events",
+        "Log positions a projector has yet to fold",
+        lags,
+    );
+    registry
 }
