@@ -2,22 +2,30 @@
 
 use super::access::Caller;
 use super::body::window_ms;
+use super::body::Params;
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::runtime::breaker::BreakerReport;
 use aggregates::Timestamp;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
-use std::collections::HashMap;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// `breaker_history`'s query: text, each value checked by the handler.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// 15m, 1h, 6h, 24h, 7d, 30d or all (default): the changes within it, plus the state the window opened in
+    window: Option<String>,
+}
 
 /// The breaker's state and every change of state it remembers, newest last.
 #[utoipa::path(
     get,
     path = "/admin/circuit-breaker/history",
     tag = "operations",
-    params(
-        ("window" = Option<String>, Query, description = "15m, 1h, 6h, 24h, 7d, 30d or all (default): the changes within it, plus the state the window opened in"),
-    ),
+    params(HistoryParams),
     responses(
         (status = 200, description = "`{state, consecutiveFailures, failureThreshold, cooldownMs, history: [{state: CLOSED|OPEN|HALF_OPEN, enteredAt, reason, from?}]}`, oldest first", body = serde_json::Value),
         (status = 400, description = "Bad input: the body names the field", body = Problem),
@@ -25,10 +33,10 @@ use std::collections::HashMap;
 )]
 pub async fn breaker_history(
     State(app): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(params): Params<HistoryParams>,
 ) -> Result<Json<BreakerReport>, AppError> {
     let breaker = app.ingestion.runtime().breaker();
-    Ok(Json(match window_ms(&params)? {
+    Ok(Json(match window_ms(params.window.as_deref())? {
         Some(window) => {
             breaker.report_since(Timestamp::from_unix_ms(Timestamp::now().unix_ms() - window))
         }

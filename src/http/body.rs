@@ -4,8 +4,9 @@
 use super::error::AppError;
 use aggregates::{FieldError, Timestamp};
 use axum::body::Bytes;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Parses a JSON body into `T`, naming the path of the first mismatch. A
@@ -123,14 +124,37 @@ pub fn parse_run_id(name: &str, text: &str) -> Result<Uuid, AppError> {
     })
 }
 
-/// An optional integer query parameter within `range`.
+/// Query parameters as `T`, a struct of text fields (`Option<String>`,
+/// documented for OpenAPI by its `utoipa::IntoParams`): the last of a
+/// repeated name wins and unknown names are ignored, as the console
+/// expects; the handler then checks each value, so that an error names
+/// its parameter.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let query = parts.uri.query().unwrap_or_default();
+        // Collected into a map first: a later value replaces an earlier.
+        let pairs: serde_json::Map<String, serde_json::Value> =
+            form_urlencoded::parse(query.as_bytes())
+                .map(|(name, value)| (name.into_owned(), value.into_owned().into()))
+                .collect();
+        serde_json::from_value(serde_json::Value::Object(pairs))
+            .map(Params)
+            .map_err(|error| AppError::field("query", error.to_string()))
+    }
+}
+
+/// An optional integer query parameter `name` within `range`.
 pub fn query_int(
-    params: &HashMap<String, String>,
+    value: Option<&str>,
     name: &str,
     default: i64,
     range: std::ops::RangeInclusive<i64>,
 ) -> Result<i64, AppError> {
-    let Some(text) = params.get(name) else {
+    let Some(text) = value else {
         return Ok(default);
     };
     match text.parse::<i64>() {
@@ -147,11 +171,8 @@ pub fn query_int(
 }
 
 /// `runId` of a query, when given: a UUID.
-pub fn optional_run_id(params: &HashMap<String, String>) -> Result<Option<Uuid>, AppError> {
-    params
-        .get("runId")
-        .map(|id| parse_run_id("runId", id))
-        .transpose()
+pub fn optional_run_id(value: Option<&str>) -> Result<Option<Uuid>, AppError> {
+    value.map(|id| parse_run_id("runId", id)).transpose()
 }
 
 /// Which end of its day a date-only bound (`YYYY-MM-DD`, what a date
@@ -179,11 +200,11 @@ pub fn storable_time(text: &str) -> Option<Timestamp> {
 /// `edge` of that day (UTC), from year 0001 on; answered in the stored
 /// timestamps' text form.
 pub fn time_bound(
-    params: &HashMap<String, String>,
+    value: Option<&str>,
     name: &str,
     edge: DayEdge,
 ) -> Result<Option<String>, AppError> {
-    let Some(text) = params.get(name).filter(|t| !t.is_empty()) else {
+    let Some(text) = value.filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
     let ms = match Timestamp::parse(text) {
@@ -226,8 +247,8 @@ const WINDOWS: [(&str, i64); 6] = [
 
 /// `window` (`15m`, `1h`, `6h`, `24h`, `7d`, `30d`) in milliseconds;
 /// absent, empty or `all`: `None` (no cut-off).
-pub fn window_ms(params: &HashMap<String, String>) -> Result<Option<i64>, AppError> {
-    match params.get("window").map(String::as_str) {
+pub fn window_ms(value: Option<&str>) -> Result<Option<i64>, AppError> {
+    match value {
         None | Some("") | Some("all") => Ok(None),
         Some(window) => WINDOWS
             .iter()
@@ -243,9 +264,8 @@ pub fn window_ms(params: &HashMap<String, String>) -> Result<Option<i64>, AppErr
 }
 
 /// A comma-separated list parameter (empty items dropped).
-pub fn csv_param(params: &HashMap<String, String>, name: &str) -> Vec<String> {
-    params
-        .get(name)
+pub fn csv_param(value: Option<&str>) -> Vec<String> {
+    value
         .map(|v| {
             v.split(',')
                 .map(str::trim)
@@ -257,8 +277,8 @@ pub fn csv_param(params: &HashMap<String, String>, name: &str) -> Vec<String> {
 }
 
 /// A non-empty text parameter.
-pub fn text_param(params: &HashMap<String, String>, name: &str) -> Option<String> {
-    params.get(name).filter(|v| !v.trim().is_empty()).cloned()
+pub fn text_param(value: Option<&str>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty()).map(String::from)
 }
 
 #[cfg(test)]
@@ -266,8 +286,7 @@ mod tests {
     use super::*;
 
     fn bound(text: &str, edge: DayEdge) -> Result<Option<String>, AppError> {
-        let params = HashMap::from([("createdAfter".to_string(), text.to_string())]);
-        time_bound(&params, "createdAfter", edge)
+        time_bound(Some(text), "createdAfter", edge)
     }
 
     #[test]

@@ -1,32 +1,45 @@
 //! `GET /dashboard/overview?window=` (KPIs, charts, recent runs, runtime
 //! health over a time window) and `GET /dashboard/agents/metrics`.
 
+use super::body::Params;
 use super::body::{text_param, time_bound, window_ms, DayEdge};
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::store::read_models::RunQuery;
 use aggregates::Timestamp;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use projections::dashboard::dashboard_overview;
 use projections::{AgentMetrics, Projection, RunMetrics, RunSummary};
+use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use utoipa::IntoParams;
 
 /// Runs a window's KPIs are computed over, at most.
 const WINDOW_RUNS: i64 = 10_000;
+
+/// `overview`'s query: text, each value checked by the handler.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct OverviewParams {
+    /// 15m, 1h, 6h, 24h, 7d, 30d, or all (the default)
+    window: Option<String>,
+    /// RFC 3339 or YYYY-MM-DD: an explicit range instead of `window`
+    from: Option<String>,
+    /// RFC 3339 or YYYY-MM-DD, inclusive; default now
+    to: Option<String>,
+    /// Only runs whose scenario ref contains this
+    scenario_ref: Option<String>,
+    /// Only runs of this `metadata.environment`
+    environment: Option<String>,
+}
 
 #[utoipa::path(
     get,
     path = "/dashboard/overview",
     tag = "read models",
-    params(
-        ("window" = Option<String>, Query, description = "15m, 1h, 6h, 24h, 7d, 30d, or all (the default)"),
-        ("from" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD: an explicit range instead of `window`"),
-        ("to" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD, inclusive; default now"),
-        ("scenarioRef" = Option<String>, Query, description = "Only runs whose scenario ref contains this"),
-        ("environment" = Option<String>, Query, description = "Only runs of this `metadata.environment`"),
-    ),
+    params(OverviewParams),
     responses(
         (status = 200, description = "`{window, kpis, charts: {runVolume, latency, errorClasses, signalVolume, throughput, queueDepth, runsByStatus, runsOverTime: {labels, data}}, recentRuns, runtimeHealth}`", body = serde_json::Value),
         (status = 400, description = "Bad input: the body names the field", body = Problem),
@@ -34,12 +47,12 @@ const WINDOW_RUNS: i64 = 10_000;
 )]
 pub async fn overview(
     State(app): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(params): Params<OverviewParams>,
 ) -> Result<Json<Value>, AppError> {
     let now = Timestamp::now().unix_ms();
-    let from = time_bound(&params, "from", DayEdge::Start)?;
-    let to = time_bound(&params, "to", DayEdge::End)?;
-    let window = window_ms(&params)?;
+    let from = time_bound(params.from.as_deref(), "from", DayEdge::Start)?;
+    let to = time_bound(params.to.as_deref(), "to", DayEdge::End)?;
+    let window = window_ms(params.window.as_deref())?;
     let since = match (&from, window) {
         (Some(from), _) => Timestamp::parse(from).map(Timestamp::unix_ms),
         (None, Some(window)) => Some(now - window),
@@ -52,8 +65,8 @@ pub async fn overview(
     let query = RunQuery {
         created_after: since.map(|ms| Timestamp::from_unix_ms(ms).to_string()),
         created_before: to.clone(),
-        environment: text_param(&params, "environment"),
-        scenario_ref: text_param(&params, "scenarioRef"),
+        environment: text_param(params.environment.as_deref()),
+        scenario_ref: text_param(params.scenario_ref.as_deref()),
         include_archived: true,
         descending: true,
         limit: WINDOW_RUNS,
@@ -87,7 +100,7 @@ pub async fn overview(
     };
     let overview = dashboard_overview(&runs, &metrics, start, until);
     Ok(Json(json!({
-        "window": params.get("window").map(String::as_str).unwrap_or("all"),
+        "window": params.window.as_deref().unwrap_or("all"),
         "kpis": overview.kpis,
         "charts": overview.charts,
         "recentRuns": runs.iter().take(10).collect::<Vec<_>>(),

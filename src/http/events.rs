@@ -4,28 +4,49 @@
 //! page (a keyset cursor: rows that arrive between pages neither repeat nor
 //! shift it); absent on the last page.
 
-use super::body::{csv_param, optional_run_id, query_int, text_param, time_bound, DayEdge};
+use super::body::{csv_param, optional_run_id, query_int, text_param, time_bound, DayEdge, Params};
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::store::read_models::EventQuery;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use utoipa::IntoParams;
+
+/// `GET /events`' query: text, each value checked by the handler.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct EventsParams {
+    /// Run id
+    run_id: Option<String>,
+    /// Case-insensitive part of the runs' scenario ref
+    scenario_ref: Option<String>,
+    /// Comma-separated event types
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    types: Option<String>,
+    /// RFC 3339, exclusive
+    after_ts: Option<String>,
+    /// RFC 3339, inclusive
+    before_ts: Option<String>,
+    /// The previous page's `nextCursor` (with `runId`: a seq of that run)
+    #[param(value_type = Option<i64>)]
+    after_seq: Option<String>,
+    /// What earlier answers called `afterSeq`
+    #[param(value_type = Option<i64>)]
+    cursor: Option<String>,
+    /// 1..1000, default 200
+    #[param(value_type = Option<i64>)]
+    limit: Option<String>,
+}
 
 #[utoipa::path(
     get,
     path = "/events",
     tag = "events",
-    params(
-        ("runId" = Option<String>, Query, description = "Run id"),
-        ("scenarioRef" = Option<String>, Query, description = "Case-insensitive part of the runs' scenario ref"),
-        ("type" = Option<String>, Query, description = "Comma-separated event types"),
-        ("afterTs" = Option<String>, Query, description = "RFC 3339, exclusive"),
-        ("beforeTs" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("afterSeq" = Option<i64>, Query, description = "The previous page's `nextCursor` (with `runId`: a seq of that run)"),
-        ("limit" = Option<i64>, Query, description = "1..1000, default 200"),
-    ),
+    params(EventsParams),
     responses(
         (status = 200, description = "`{data, total, nextCursor?, limit}`", body = serde_json::Value),
         (status = 400, description = "Bad input: the body names the field", body = Problem),
@@ -33,20 +54,19 @@ use std::collections::HashMap;
 )]
 pub async fn list(
     State(app): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(params): Params<EventsParams>,
 ) -> Result<Json<Value>, AppError> {
-    let limit = query_int(&params, "limit", 200, 1..=1000)?;
-    // `cursor` is what earlier answers called it.
-    let after = match params.contains_key("afterSeq") {
-        true => query_int(&params, "afterSeq", 0, 0..=i64::MAX)?,
-        false => query_int(&params, "cursor", 0, 0..=i64::MAX)?,
+    let limit = query_int(params.limit.as_deref(), "limit", 200, 1..=1000)?;
+    let after = match &params.after_seq {
+        Some(after_seq) => query_int(Some(after_seq), "afterSeq", 0, 0..=i64::MAX)?,
+        None => query_int(params.cursor.as_deref(), "cursor", 0, 0..=i64::MAX)?,
     };
     let query = EventQuery {
-        run_id: optional_run_id(&params)?,
-        scenario_ref: text_param(&params, "scenarioRef"),
-        types: csv_param(&params, "type"),
-        after_ts: time_bound(&params, "afterTs", DayEdge::Start)?,
-        before_ts: time_bound(&params, "beforeTs", DayEdge::End)?,
+        run_id: optional_run_id(params.run_id.as_deref())?,
+        scenario_ref: text_param(params.scenario_ref.as_deref()),
+        types: csv_param(params.types.as_deref()),
+        after_ts: time_bound(params.after_ts.as_deref(), "afterTs", DayEdge::Start)?,
+        before_ts: time_bound(params.before_ts.as_deref(), "beforeTs", DayEdge::End)?,
         after,
         // One more than asked says whether another page follows.
         limit: limit + 1,

@@ -1,13 +1,14 @@
 //! `GET /runs/:id/export` (a run as one bundle, JSON or JSON Lines) and
 //! `POST /runs/compare` (two runs side by side).
 
+use super::body::Params;
 use super::body::{parse_json, parse_run_id, query_int, run_id};
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::queries::{read_model, visible_summary};
 use aggregates::{RunEvent, Timestamp};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +16,8 @@ use axum::Json;
 use projections::{RunArtifacts, RunMetrics, RunStateView};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// What a bundle includes.
@@ -36,16 +38,31 @@ impl Default for ExportOptions {
     }
 }
 
+/// `export`'s query: text, each value checked by the handler.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct ExportParams {
+    /// Default true
+    #[param(value_type = Option<bool>)]
+    include_canonical: Option<String>,
+    /// Default false
+    #[param(value_type = Option<bool>)]
+    include_raw: Option<String>,
+    /// Default 10000
+    #[param(value_type = Option<i64>)]
+    event_limit: Option<String>,
+    /// json or jsonl: JSON lines only for a client that accepts `application/x-ndjson`; any other client (the web console builds its file itself) gets the JSON object
+    format: Option<String>,
+}
+
 #[utoipa::path(
     get,
     path = "/runs/{id}/export",
     tag = "runs",
     params(
         ("id" = String, Path, description = "Run id (lowercase UUID)"),
-        ("includeCanonical" = Option<bool>, Query, description = "Default true"),
-        ("includeRaw" = Option<bool>, Query, description = "Default false"),
-        ("eventLimit" = Option<i64>, Query, description = "Default 10000"),
-        ("format" = Option<String>, Query, description = "json or jsonl: JSON lines only for a client that accepts `application/x-ndjson`; any other client (the web console builds its file itself) gets the JSON object"),
+        ExportParams,
     ),
     responses(
         (status = 200, description = "The run bundle", body = serde_json::Value),
@@ -56,11 +73,11 @@ impl Default for ExportOptions {
 pub async fn export(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(params): Params<ExportParams>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let run_id = run_id(&id)?;
-    let flag = |name: &str, default: bool| match params.get(name).map(String::as_str) {
+    let flag = |name: &str, value: &Option<String>, default: bool| match value.as_deref() {
         None => Ok(default),
         Some("true") | Some("1") => Ok(true),
         Some("false") | Some("0") => Ok(false),
@@ -70,12 +87,17 @@ pub async fn export(
         )),
     };
     let options = ExportOptions {
-        canonical: flag("includeCanonical", true)?,
-        raw: flag("includeRaw", false)?,
-        event_limit: query_int(&params, "eventLimit", 10_000, 1..=1_000_000)?.unsigned_abs()
-            as usize,
+        canonical: flag("includeCanonical", &params.include_canonical, true)?,
+        raw: flag("includeRaw", &params.include_raw, false)?,
+        event_limit: query_int(
+            params.event_limit.as_deref(),
+            "eventLimit",
+            10_000,
+            1..=1_000_000,
+        )?
+        .unsigned_abs() as usize,
     };
-    let jsonl = match params.get("format").map(String::as_str) {
+    let jsonl = match params.format.as_deref() {
         None | Some("json") => false,
         Some("jsonl") => true,
         Some(other) => {

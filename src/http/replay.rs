@@ -4,6 +4,7 @@
 //! is the run-state view folded from the events with `seq ≤ N`, by the same
 //! fold as the live view: replay is re-folding the stream.
 
+use super::body::Params;
 use super::body::{parse_json, query_int, run_id};
 use super::error::{AppError, Problem};
 use super::AppState;
@@ -11,7 +12,7 @@ use crate::projector::Snapshot;
 use crate::queries::visible_summary;
 use aggregates::{CanonicalEvent, FieldError, RunEvent};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -20,9 +21,9 @@ use futures::Stream;
 use projections::{Projection, RunStateView};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// No single wait between replayed events is longer than this.
@@ -168,15 +169,31 @@ pub async fn describe(
     })))
 }
 
+/// `stream`'s query: text, each value checked by the handler.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct ReplayParams {
+    /// instant, timed or step
+    mode: Option<String>,
+    /// Timed playback speed
+    #[param(value_type = Option<f64>)]
+    speed: Option<String>,
+    /// Start after this seq
+    #[param(value_type = Option<i64>)]
+    from_seq: Option<String>,
+    /// End at this seq (default: the run's latest)
+    #[param(value_type = Option<i64>)]
+    to_seq: Option<String>,
+}
+
 #[utoipa::path(
     get,
     path = "/runs/{id}/replay/stream",
     tag = "replay",
     params(
         ("id" = String, Path, description = "Run id (lowercase UUID)"),
-        ("mode" = Option<String>, Query, description = "instant, timed or step"),
-        ("speed" = Option<f64>, Query, description = "Timed playback speed"),
-        ("fromSeq" = Option<i64>, Query, description = "Start after this seq"),
+        ReplayParams,
     ),
     responses(
         (status = 200, description = "Server-sent events of the replayed run", content_type = "text/event-stream", body = String),
@@ -187,25 +204,26 @@ pub async fn describe(
 pub async fn stream(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(params): Params<ReplayParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let run_id = run_id(&id)?;
     let latest = visible_summary(&app.store, run_id).await?.last_event_seq;
-    let speed = match params.get("speed") {
+    let speed = match params.speed.as_ref() {
         None => 1.0,
         Some(text) => text
             .parse::<f64>()
             .map_err(|_| AppError::field("speed", "must be a number ≥ 0.1"))?,
     };
-    let from_seq = query_int(&params, "fromSeq", 1, 0..=i64::MAX)?.unsigned_abs();
+    let from_seq =
+        query_int(params.from_seq.as_deref(), "fromSeq", 1, 0..=i64::MAX)?.unsigned_abs();
     let to_seq = query_int(
-        &params,
+        params.to_seq.as_deref(),
         "toSeq",
         i64::try_from(latest).unwrap_or(i64::MAX),
         0..=i64::MAX,
     )?
     .unsigned_abs();
-    let mode = params.get("mode").map(String::as_str).unwrap_or("instant");
+    let mode = params.mode.as_deref().unwrap_or("instant");
     let plan = Plan::check(mode, speed, from_seq, to_seq, latest)?;
 
     let stream = async_stream::stream! {
@@ -242,6 +260,15 @@ pub async fn stream(
     Ok(Sse::new(stream))
 }
 
+/// `state`'s query: text, each value checked by the handler.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReplayStateParams {
+    /// The state after this seq
+    #[param(value_type = Option<i64>)]
+    seq: Option<String>,
+}
+
 /// `GET /runs/:id/replay/state?seq=N`: the view folded from `seq ≤ N`
 /// (the whole run without `seq`).
 #[utoipa::path(
@@ -250,7 +277,7 @@ pub async fn stream(
     tag = "replay",
     params(
         ("id" = String, Path, description = "Run id (lowercase UUID)"),
-        ("seq" = Option<i64>, Query, description = "The state after this seq"),
+        ReplayStateParams,
     ),
     responses(
         (status = 200, description = "The run-state view at a seq", body = serde_json::Value),
@@ -261,10 +288,10 @@ pub async fn stream(
 pub async fn state(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(params): Params<ReplayStateParams>,
 ) -> Result<Response, AppError> {
     let run_id = run_id(&id)?;
-    let seq = query_int(&params, "seq", i64::MAX, 0..=i64::MAX)?.unsigned_abs();
+    let seq = query_int(params.seq.as_deref(), "seq", i64::MAX, 0..=i64::MAX)?.unsigned_abs();
     let view = state_at(&app, run_id, seq).await?;
     let body = serde_json::to_string(&view).map_err(AppError::internal)?;
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())

@@ -2,6 +2,7 @@
 //! read a run, its state, its events.
 
 use super::access::Caller;
+use super::body::Params;
 use super::body::{csv_param, parse_json, query_int, run_id, text_param, time_bound, DayEdge};
 use super::error::{AppError, Problem};
 use super::AppState;
@@ -11,13 +12,14 @@ use crate::queries::{read_model_json, visible_summary};
 use crate::store::read_models::{EventQuery, RunQuery};
 use aggregates::{ExecutionRequest, FieldError, RunStatus};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use projections::{RunStateView, RunSummary};
+use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use utoipa::IntoParams;
 
 /// `POST /runs`: validate, record the request, start driving it.
 #[utoipa::path(
@@ -177,6 +179,32 @@ pub async fn get_state(
         .into_response())
 }
 
+/// `list_events`'s query: text, each value checked by the handler.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunEventsParams {
+    /// Exclusive; default 0
+    #[serde(rename = "afterSeq")]
+    #[param(rename = "afterSeq")]
+    #[param(value_type = Option<i64>)]
+    after_seq: Option<String>,
+    /// 1..1000, default 200
+    #[param(value_type = Option<i64>)]
+    limit: Option<String>,
+    /// Comma-separated event types
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    types: Option<String>,
+    /// RFC 3339, exclusive
+    #[serde(rename = "afterTs")]
+    #[param(rename = "afterTs")]
+    after_ts: Option<String>,
+    /// RFC 3339, inclusive
+    #[serde(rename = "beforeTs")]
+    #[param(rename = "beforeTs")]
+    before_ts: Option<String>,
+}
+
 /// `GET /runs/:id/events?afterSeq&limit&type&afterTs&beforeTs`: a bare
 /// array in seq order.
 #[utoipa::path(
@@ -185,11 +213,7 @@ pub async fn get_state(
     tag = "events",
     params(
         ("id" = String, Path, description = "Run id (lowercase UUID)"),
-        ("afterSeq" = Option<i64>, Query, description = "Exclusive; default 0"),
-        ("limit" = Option<i64>, Query, description = "1..1000, default 200"),
-        ("type" = Option<String>, Query, description = "Comma-separated event types"),
-        ("afterTs" = Option<String>, Query, description = "RFC 3339, exclusive"),
-        ("beforeTs" = Option<String>, Query, description = "RFC 3339, inclusive"),
+        RunEventsParams,
     ),
     responses(
         (status = 200, description = "Canonical events after a seq", body = serde_json::Value),
@@ -200,14 +224,14 @@ pub async fn get_state(
 pub async fn list_events(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(params): Params<RunEventsParams>,
 ) -> Result<Response, AppError> {
     let run_id = run_id(&id)?;
-    let after_seq = query_int(&params, "afterSeq", 0, 0..=i64::MAX)?;
-    let limit = query_int(&params, "limit", 200, 1..=1000)?;
-    let types = csv_param(&params, "type");
-    let after_ts = time_bound(&params, "afterTs", DayEdge::Start)?;
-    let before_ts = time_bound(&params, "beforeTs", DayEdge::End)?;
+    let after_seq = query_int(params.after_seq.as_deref(), "afterSeq", 0, 0..=i64::MAX)?;
+    let limit = query_int(params.limit.as_deref(), "limit", 200, 1..=1000)?;
+    let types = csv_param(params.types.as_deref());
+    let after_ts = time_bound(params.after_ts.as_deref(), "afterTs", DayEdge::Start)?;
+    let before_ts = time_bound(params.before_ts.as_deref(), "beforeTs", DayEdge::End)?;
     visible_summary(&app.store, run_id).await?;
     let docs = if types.is_empty() && after_ts.is_none() && before_ts.is_none() {
         app.store.canonical_events(run_id, after_seq, limit).await?
@@ -233,25 +257,46 @@ pub async fn list_events(
         .into_response())
 }
 
+/// `list`'s query: text, each value checked by the handler.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct RunListParams {
+    /// Comma-separated statuses
+    status: Option<String>,
+    /// Comma-separated tags, all required
+    tags: Option<String>,
+    /// RFC 3339 or YYYY-MM-DD (exclusive; a date from its start)
+    created_after: Option<String>,
+    /// RFC 3339 or YYYY-MM-DD (inclusive; a date to its end)
+    created_before: Option<String>,
+    /// Case-insensitive substring of id, mode, tags, source and metadata values
+    search: Option<String>,
+    /// Exactly this `metadata.environment`
+    environment: Option<String>,
+    /// Case-insensitive part of `metadata.scenarioRef` (else the source ref)
+    scenario_ref: Option<String>,
+    /// 1..200, default 50
+    #[param(value_type = Option<i64>)]
+    limit: Option<String>,
+    /// Default 0
+    #[param(value_type = Option<i64>)]
+    offset: Option<String>,
+    /// createdAt or updatedAt
+    sort_by: Option<String>,
+    /// asc or desc
+    sort_order: Option<String>,
+    /// Include archived runs
+    #[param(value_type = Option<bool>)]
+    include_archived: Option<String>,
+}
+
 /// `GET /runs`: `{data, total, limit, offset}` from the run list.
 #[utoipa::path(
     get,
     path = "/runs",
     tag = "runs",
-    params(
-        ("status" = Option<String>, Query, description = "Comma-separated statuses"),
-        ("tags" = Option<String>, Query, description = "Comma-separated tags, all required"),
-        ("createdAfter" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD (exclusive; a date from its start)"),
-        ("createdBefore" = Option<String>, Query, description = "RFC 3339 or YYYY-MM-DD (inclusive; a date to its end)"),
-        ("search" = Option<String>, Query, description = "Case-insensitive substring of id, mode, tags, source and metadata values"),
-        ("environment" = Option<String>, Query, description = "Exactly this `metadata.environment`"),
-        ("scenarioRef" = Option<String>, Query, description = "Case-insensitive part of `metadata.scenarioRef` (else the source ref)"),
-        ("limit" = Option<i64>, Query, description = "1..200, default 50"),
-        ("offset" = Option<i64>, Query, description = "Default 0"),
-        ("sortBy" = Option<String>, Query, description = "createdAt or updatedAt"),
-        ("sortOrder" = Option<String>, Query, description = "asc or desc"),
-        ("includeArchived" = Option<bool>, Query, description = "Include archived runs"),
-    ),
+    params(RunListParams),
     responses(
         (status = 200, description = "`{data: [Run], total, limit, offset}`", body = serde_json::Value),
         (status = 400, description = "Bad input: the body names the field", body = Problem),
@@ -259,11 +304,11 @@ pub async fn list_events(
 )]
 pub async fn list(
     State(app): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(params): Params<RunListParams>,
 ) -> Result<Json<Value>, AppError> {
-    let limit = query_int(&params, "limit", 50, 1..=200)?;
-    let offset = query_int(&params, "offset", 0, 0..=i64::MAX)?;
-    let statuses = csv_param(&params, "status");
+    let limit = query_int(params.limit.as_deref(), "limit", 50, 1..=200)?;
+    let offset = query_int(params.offset.as_deref(), "offset", 0, 0..=i64::MAX)?;
+    let statuses = csv_param(params.status.as_deref());
     for status in &statuses {
         if serde_json::from_value::<RunStatus>(json!(status)).is_err() {
             return Err(AppError::field(
@@ -272,7 +317,7 @@ pub async fn list(
             ));
         }
     }
-    let sort_by_updated = match params.get("sortBy").map(String::as_str) {
+    let sort_by_updated = match params.sort_by.as_deref() {
         None | Some("createdAt") => false,
         Some("updatedAt") => true,
         Some(other) => {
@@ -282,7 +327,7 @@ pub async fn list(
             ))
         }
     };
-    let descending = match params.get("sortOrder").map(String::as_str) {
+    let descending = match params.sort_order.as_deref() {
         None | Some("desc") => true,
         Some("asc") => false,
         Some(other) => {
@@ -294,16 +339,21 @@ pub async fn list(
     };
     let query = RunQuery {
         statuses,
-        tags: csv_param(&params, "tags"),
-        created_after: time_bound(&params, "createdAfter", DayEdge::Start)?,
-        created_before: time_bound(&params, "createdBefore", DayEdge::End)?,
-        search: text_param(&params, "search"),
-        environment: text_param(&params, "environment"),
-        scenario_ref: text_param(&params, "scenarioRef"),
-        include_archived: matches!(
-            params.get("includeArchived").map(String::as_str),
-            Some("true") | Some("1")
-        ),
+        tags: csv_param(params.tags.as_deref()),
+        created_after: time_bound(
+            params.created_after.as_deref(),
+            "createdAfter",
+            DayEdge::Start,
+        )?,
+        created_before: time_bound(
+            params.created_before.as_deref(),
+            "createdBefore",
+            DayEdge::End,
+        )?,
+        search: text_param(params.search.as_deref()),
+        environment: text_param(params.environment.as_deref()),
+        scenario_ref: text_param(params.scenario_ref.as_deref()),
+        include_archived: matches!(params.include_archived.as_deref(), Some("true") | Some("1")),
         sort_by_updated,
         descending,
         limit,

@@ -3,17 +3,19 @@
 
 use super::access::Caller;
 use super::body::parse_json;
+use super::body::Params;
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::commands::operations::NewPolicy;
 use crate::runtime::payloads::message_to_json;
 use crate::runtime::pb::PolicyDescriptor;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use utoipa::IntoParams;
 
 #[utoipa::path(
     get,
@@ -101,13 +103,19 @@ pub async fn health(State(app): State<AppState>) -> Json<Value> {
     }
 }
 
+/// `list_policies`'s query: text, each value checked by the handler.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PoliciesParams {
+    /// Only policies of this mode
+    mode: Option<String>,
+}
+
 #[utoipa::path(
     get,
     path = "/runtime/policies",
     tag = "runtime",
-    params(
-        ("mode" = Option<String>, Query, description = "Only policies of this mode"),
-    ),
+    params(PoliciesParams),
     responses(
         (status = 200, description = "Registered policies", body = serde_json::Value),
         (status = 503, description = "The runtime is unavailable", body = Problem),
@@ -115,9 +123,9 @@ pub async fn health(State(app): State<AppState>) -> Json<Value> {
 )]
 pub async fn list_policies(
     State(app): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(params): Params<PoliciesParams>,
 ) -> Result<Json<Vec<Value>>, AppError> {
-    let mode = params.get("mode").map(String::as_str).unwrap_or_default();
+    let mode = params.mode.as_deref().unwrap_or_default();
     let policies = app.ingestion.runtime().list_policies(mode).await?;
     Ok(Json(policies.iter().map(policy_json).collect()))
 }

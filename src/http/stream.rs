@@ -7,6 +7,7 @@
 //! open after the run ends: clients close it. When the run is deleted, a
 //! last `run_deleted` event (`{runId, ts}`) is sent and the stream ends.
 
+use super::body::Params;
 use super::body::{query_int, run_id};
 use super::error::{AppError, Problem};
 use super::AppState;
@@ -14,21 +15,38 @@ use crate::live::{frame, FeedItem, CANONICAL_EVENT, SNAPSHOT};
 use crate::queries::{read_model, visible_summary};
 use aggregates::Timestamp;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
 use projections::RunStateView;
+use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// Events read from the store per backfill query.
 const BACKFILL_BATCH: i64 = 500;
+
+/// `stream`'s query: text, each value checked by the handler.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct StreamParams {
+    /// Resume after this seq (or Last-Event-ID)
+    #[param(value_type = Option<i64>)]
+    after_seq: Option<String>,
+    /// Default true
+    #[param(value_type = Option<bool>)]
+    include_snapshot: Option<String>,
+    /// Heartbeat interval
+    #[param(value_type = Option<i64>)]
+    heartbeat_ms: Option<String>,
+}
 
 #[utoipa::path(
     get,
@@ -36,9 +54,7 @@ const BACKFILL_BATCH: i64 = 500;
     tag = "live",
     params(
         ("id" = String, Path, description = "Run id (lowercase UUID)"),
-        ("afterSeq" = Option<i64>, Query, description = "Resume after this seq (or Last-Event-ID)"),
-        ("includeSnapshot" = Option<bool>, Query, description = "Default true"),
-        ("heartbeatMs" = Option<i64>, Query, description = "Heartbeat interval"),
+        StreamParams,
     ),
     responses(
         (status = 200, description = "Server-sent events: snapshot, canonical_event, heartbeat", content_type = "text/event-stream", body = String),
@@ -49,7 +65,7 @@ const BACKFILL_BATCH: i64 = 500;
 pub async fn stream(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(params): Params<StreamParams>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let run_id = run_id(&id)?;
@@ -59,8 +75,13 @@ pub async fn stream(
         .and_then(|v| v.trim().parse::<i64>().ok())
         .filter(|seq| *seq >= 0)
         .unwrap_or(0);
-    let after_seq = query_int(&params, "afterSeq", last_event_id, 0..=i64::MAX)?;
-    let include_snapshot = match params.get("includeSnapshot").map(String::as_str) {
+    let after_seq = query_int(
+        params.after_seq.as_deref(),
+        "afterSeq",
+        last_event_id,
+        0..=i64::MAX,
+    )?;
+    let include_snapshot = match params.include_snapshot.as_deref() {
         None | Some("true") | Some("1") => true,
         Some("false") | Some("0") => false,
         Some(other) => {
@@ -71,7 +92,12 @@ pub async fn stream(
         }
     };
     let default_heartbeat = i64::try_from(app.sse_heartbeat_ms).unwrap_or(15_000);
-    let heartbeat_ms = query_int(&params, "heartbeatMs", default_heartbeat, 1000..=3_600_000)?;
+    let heartbeat_ms = query_int(
+        params.heartbeat_ms.as_deref(),
+        "heartbeatMs",
+        default_heartbeat,
+        1000..=3_600_000,
+    )?;
     visible_summary(&app.store, run_id).await?;
 
     // Registered before anything is read: whatever is committed from now on

@@ -2,16 +2,18 @@
 //! from the outbox (`webhook_delivery`). A secret goes in, never out.
 
 use super::access::Caller;
+use super::body::Params;
 use super::body::{parse_json, query_int};
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::commands::webhooks::WebhookBody;
 use crate::store::webhooks::{Delivery, Webhook};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use std::collections::HashMap;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 #[utoipa::path(
     post,
@@ -108,13 +110,22 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `deliveries`'s query: text, each value checked by the handler.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveriesParams {
+    /// 1..500, default 100
+    #[param(value_type = Option<i64>)]
+    limit: Option<String>,
+}
+
 #[utoipa::path(
     get,
     path = "/webhooks/{id}/deliveries",
     tag = "webhooks",
     params(
         ("id" = String, Path, description = "Webhook id"),
-        ("limit" = Option<i64>, Query, description = "1..500, default 100"),
+        DeliveriesParams,
     ),
     responses(
         (status = 200, description = "`[{id, eventId, runId, eventType, status, attempts, nextAttemptAt, lastStatus?, lastError?, createdAt, deliveredAt?}]`, newest first", body = serde_json::Value),
@@ -124,9 +135,9 @@ pub async fn delete(
 pub async fn deliveries(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    Params(params): Params<DeliveriesParams>,
 ) -> Result<Json<Vec<Delivery>>, AppError> {
-    let limit = query_int(&params, "limit", 100, 1..=500)?;
+    let limit = query_int(params.limit.as_deref(), "limit", 100, 1..=500)?;
     app.store
         .webhook(&id)
         .await?

@@ -10,7 +10,7 @@ pub mod payloads;
 pub mod receipts;
 
 /// Types generated from the runtime's `macp.v1` schemas.
-#[allow(clippy::all, clippy::pedantic, unused_qualifications)]
+#[allow(clippy::all, clippy::pedantic)]
 pub mod pb {
     tonic::include_proto!("macp.v1");
 }
