@@ -623,7 +623,7 @@ fn ready_envelopes(
 /// The session ordinal of the first envelope of `batch`, the subscription
 /// having delivered them all.
 fn first_ordinal(subscription: &SessionSubscription, batch: &[Envelope]) -> u64 {
-    subscription.last_ordinal() + 1 - batch.len() as u64
+    subscription.ordinal() + 1 - batch.len() as u64
 }
 
 fn stream_ended() -> RuntimeError {
