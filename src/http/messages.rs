@@ -375,7 +375,7 @@ async fn deliver(
     let outcome = match &result {
         Ok(_) => MessageOutcome::Accepted,
         Err(RuntimeError::Refused { code, message }) => MessageOutcome::Refused {
-            code: code.clone(),
+            code: code.to_string(),
             message: message.clone(),
         },
         // Not known to have reached the runtime: nothing to record.

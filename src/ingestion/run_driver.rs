@@ -18,7 +18,7 @@ use crate::runtime::client::StreamItem;
 use crate::runtime::payloads::{encode_envelope, encode_payload};
 use crate::runtime::pb::{Envelope, Root as PbRoot, SessionStartPayload, SessionState};
 use crate::runtime::receipts::has_receipts;
-use crate::runtime::{RuntimeClient, RuntimeError, SessionSubscription, MACP_VERSION};
+use crate::runtime::{RefusalCode, RuntimeClient, RuntimeError, SessionSubscription, MACP_VERSION};
 use aggregates::request::ExecutionRequest;
 use aggregates::{
     DomainError, MessageOutcome, OutboundMessage, RunCommand, RunState, RunStatus, Timestamp,
@@ -139,7 +139,7 @@ impl RunDriver {
         match error {
             RuntimeError::Unavailable(message) => self.fail("RUNTIME_UNAVAILABLE", message).await,
             RuntimeError::Timeout(message) => self.fail("RUNTIME_TIMEOUT", message).await,
-            RuntimeError::Refused { code, message } => self.fail(&code, message).await,
+            RuntimeError::Refused { code, message } => self.fail(code.as_str(), message).await,
         }
     }
 
@@ -180,8 +180,11 @@ impl RunDriver {
         };
         match with_retries(|| self.runtime.send(&initiator, start.clone())).await {
             // Already there: our own SessionStart, sent before a crash.
-            Ok(_) => {}
-            Err(RuntimeError::Refused { code, .. }) if code == "SESSION_ALREADY_EXISTS" => {}
+            Ok(_)
+            | Err(RuntimeError::Refused {
+                code: RefusalCode::SessionAlreadyExists,
+                ..
+            }) => {}
             Err(error) => return self.fail_with(error).await,
         }
         self.record(RunCommand::BindSession {
@@ -245,7 +248,7 @@ impl RunDriver {
             let outcome = match &result {
                 Ok(_) => MessageOutcome::Accepted,
                 Err(RuntimeError::Refused { code, message }) => MessageOutcome::Refused {
-                    code: code.clone(),
+                    code: code.to_string(),
                     message: message.clone(),
                 },
                 Err(error) => MessageOutcome::Refused {

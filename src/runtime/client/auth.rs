@@ -2,7 +2,7 @@
 //! bearer header built from that (refused here when it could not travel).
 
 use super::RuntimeClient;
-use crate::runtime::error::RuntimeError;
+use crate::runtime::error::{RefusalCode, RuntimeError};
 use std::time::Duration;
 use tonic::metadata::MetadataValue;
 use tonic::Request;
@@ -54,7 +54,7 @@ fn with_bearer<T>(
 ) -> Result<Request<T>, RuntimeError> {
     let refused = || {
         RuntimeError::refused(
-            "UNAUTHENTICATED",
+            RefusalCode::Unauthenticated,
             "the sender's credential cannot be sent (too long, or not visible ASCII)",
         )
     };

@@ -3,7 +3,7 @@
 
 use super::auth::Caller;
 use super::RuntimeClient;
-use crate::runtime::error::RuntimeError;
+use crate::runtime::error::{RefusalCode, RuntimeError};
 use crate::runtime::pb;
 
 impl RuntimeClient {
@@ -33,7 +33,7 @@ impl RuntimeClient {
             |response| {
                 response.policy_descriptor.ok_or_else(|| {
                     RuntimeError::refused(
-                        "UNKNOWN_POLICY_VERSION",
+                        RefusalCode::UnknownPolicyVersion,
                         format!("no policy {policy_id:?}"),
                     )
                 })
@@ -84,7 +84,6 @@ fn registry_answer(ok: bool, error: String) -> Result<(), RuntimeError> {
         .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
         .next()
         .filter(|c| c.len() > 3)
-        .unwrap_or("POLICY_REGISTRY_REFUSED")
-        .to_string();
+        .map_or(RefusalCode::PolicyRegistryRefused, RefusalCode::from);
     Err(RuntimeError::refused(code, error))
 }

@@ -4,7 +4,7 @@
 
 use super::auth::Caller;
 use super::RuntimeClient;
-use crate::runtime::error::RuntimeError;
+use crate::runtime::error::{RefusalCode, RuntimeError};
 use crate::runtime::pb::{self, Envelope};
 use aggregates::run::{DENIAL_PREFIX, DENIAL_SEPARATOR};
 
@@ -40,7 +40,7 @@ impl RuntimeClient {
             |mut grpc, request| async move { grpc.get_session(request).await },
             |response| {
                 response.metadata.ok_or_else(|| {
-                    RuntimeError::refused("SESSION_NOT_FOUND", "no session metadata")
+                    RuntimeError::refused(RefusalCode::SessionNotFound, "no session metadata")
                 })
             },
         )
@@ -132,16 +132,17 @@ impl RuntimeClient {
 
 /// Refuses an ack that is not ok, with the runtime's own code.
 fn accepted(ack: Option<pb::Ack>) -> Result<pb::Ack, RuntimeError> {
-    let ack = ack
-        .ok_or_else(|| RuntimeError::refused("INVALID_RESPONSE", "the runtime answered no ack"))?;
+    let ack = ack.ok_or_else(|| {
+        RuntimeError::refused(RefusalCode::InvalidResponse, "the runtime answered no ack")
+    })?;
     if ack.ok {
         return Ok(ack);
     }
     let error = ack.error.unwrap_or_default();
     let code = if error.code.is_empty() {
-        "REFUSED".to_string()
+        RefusalCode::Refused
     } else {
-        error.code
+        RefusalCode::from(error.code)
     };
     // Acks carry a denial's reasons only as details: word them as the
     // runtime's own status message does, so the run records them.
