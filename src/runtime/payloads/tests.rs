@@ -1,6 +1,7 @@
 //! Tests of payload encoding and decoding against the embedded schemas.
 
 use super::*;
+use aggregates::request::PayloadEnvelope;
 
 const DECISION: &str = "macp.mode.decision.v1";
 
