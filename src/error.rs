@@ -4,7 +4,7 @@
 //! body; nothing else decides what a failure looks like to a client.
 
 use crate::run_repository::CommandError;
-use crate::runtime::RuntimeError;
+use crate::runtime::{RefusalCode, RuntimeError};
 use crate::store::StoreError;
 use aggregates::{DomainError, FieldError};
 use thiserror::Error;
@@ -39,10 +39,10 @@ pub enum AppError {
     /// The runtime refused a message sent into a run (the refusal is
     /// recorded on the run as well).
     #[error("the runtime refused the message ({code}): {message}")]
-    MessageRefused { code: String, message: String },
+    MessageRefused { code: RefusalCode, message: String },
     /// The runtime refused another call (a lifecycle change, the registry).
     #[error("the runtime refused ({code}): {message}")]
-    RuntimeRefused { code: String, message: String },
+    RuntimeRefused { code: RefusalCode, message: String },
     #[error("the MACP runtime is unavailable: {0}")]
     RuntimeUnavailable(String),
     #[error("the MACP runtime did not answer in time: {0}")]

@@ -5,6 +5,7 @@
 //! Internal failures are logged when answered, and answered without detail.
 
 pub use crate::error::AppError;
+use crate::runtime::RefusalCode;
 use aggregates::{DomainError, FieldError};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
@@ -27,21 +28,40 @@ pub struct Problem {
     errors: Option<Vec<FieldError>>,
 }
 
-/// A runtime refusal code's HTTP status and `errorCode`: the caller's fault
-/// or the runtime's policy where the code says so; any other code means
-/// the session's state did not allow the call.
-fn refusal_status(code: &str) -> (StatusCode, &'static str) {
+/// A runtime refusal's HTTP status and `errorCode`, by its code: the
+/// caller's input, its rights, a missing thing, the session's state, or
+/// the runtime's own failure. A code this service does not know is the
+/// runtime's answer and no more: 502 `RUNTIME_REFUSED`.
+fn refusal_status(code: &RefusalCode) -> (StatusCode, &'static str) {
+    use RefusalCode as C;
     match code {
-        "FORBIDDEN" | "UNAUTHENTICATED" => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-        "POLICY_DENIED" => (StatusCode::FORBIDDEN, "POLICY_DENIED"),
-        "RATE_LIMITED" => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
-        "UNKNOWN_POLICY_VERSION" | "SESSION_NOT_FOUND" | "NOT_FOUND" => {
-            (StatusCode::NOT_FOUND, "NOT_FOUND")
-        }
-        "INVALID_POLICY_DEFINITION" | "INVALID_ENVELOPE" => {
-            (StatusCode::BAD_REQUEST, "VALIDATION_ERROR")
-        }
-        _ => (StatusCode::CONFLICT, "INVALID_STATE_TRANSITION"),
+        C::Forbidden | C::Unauthenticated => (StatusCode::FORBIDDEN, "FORBIDDEN"),
+        C::PolicyDenied => (StatusCode::FORBIDDEN, "POLICY_DENIED"),
+        C::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+        C::UnknownPolicyVersion
+        | C::SessionNotFound
+        | C::NotFound
+        | C::AgentNotFound
+        | C::ReceiptUnavailable => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+        C::InvalidPolicyDefinition
+        | C::InvalidEnvelope
+        | C::InvalidSessionId
+        | C::InvalidRequest
+        | C::UnsupportedProtocolVersion => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+        C::ModeNotSupported => (StatusCode::BAD_REQUEST, "MODE_NOT_SUPPORTED"),
+        C::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+        C::SessionNotOpen
+        | C::SessionAlreadyExists
+        | C::DuplicateMessage
+        | C::RegistryReadOnly
+        | C::Refused
+        | C::PolicyRegistryRefused => (StatusCode::CONFLICT, "INVALID_STATE_TRANSITION"),
+        C::Unimplemented => (StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED"),
+        C::InternalError
+        | C::InvalidResponse
+        | C::StreamLagged
+        | C::HistoryUnavailable
+        | C::Other(_) => (StatusCode::BAD_GATEWAY, "RUNTIME_REFUSED"),
     }
 }
 
@@ -131,3 +151,6 @@ impl IntoResponse for AppError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,7 @@
 //! bearer token per sender, plus an optional observer token). A sender with
 //! no token is refused here, never silently sent in dev mode.
 
-use super::error::RuntimeError;
+use super::error::{RefusalCode, RuntimeError};
 use std::collections::HashMap;
 
 #[derive(Clone)]
@@ -57,7 +57,7 @@ impl Credentials {
             Credentials::Tokens { by_sender, .. } => {
                 by_sender.get(sender).cloned().ok_or_else(|| {
                     RuntimeError::refused(
-                        "UNAUTHENTICATED",
+                        RefusalCode::Unauthenticated,
                         format!("no runtime token is configured for sender {sender:?}"),
                     )
                 })
@@ -96,7 +96,7 @@ impl Credentials {
                 .cloned()
                 .ok_or_else(|| {
                     RuntimeError::refused(
-                        "UNAUTHENTICATED",
+                        RefusalCode::Unauthenticated,
                         format!("no runtime token for {SERVICE_IDENTITY:?} and no observer token"),
                     )
                 }),

@@ -1,6 +1,7 @@
 //! Failures talking to the runtime, kept apart from its refusals so the
 //! HTTP layer can answer `RUNTIME_UNAVAILABLE` or the runtime's own code.
 
+pub use super::refusal::RefusalCode;
 use thiserror::Error;
 
 #[derive(Debug, Clone, Error)]
@@ -12,11 +13,12 @@ pub enum RuntimeError {
     Timeout(String),
     /// The runtime answered and said no; `code` is the runtime's own.
     #[error("runtime refused ({code}): {message}")]
-    Refused { code: String, message: String },
+    Refused { code: RefusalCode, message: String },
 }
 
 impl RuntimeError {
-    pub fn refused(code: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A refusal; `code` is a [`RefusalCode`] or its string.
+    pub fn refused(code: impl Into<RefusalCode>, message: impl Into<String>) -> Self {
         RuntimeError::Refused {
             code: code.into(),
             message: message.into(),
@@ -41,14 +43,16 @@ impl From<tonic::Status> for RuntimeError {
                 RuntimeError::Unavailable(message)
             }
             Code::DeadlineExceeded => RuntimeError::Timeout(message),
-            Code::Unauthenticated => RuntimeError::refused("UNAUTHENTICATED", message),
-            Code::PermissionDenied => RuntimeError::refused("FORBIDDEN", message),
-            Code::NotFound => RuntimeError::refused("SESSION_NOT_FOUND", message),
-            Code::ResourceExhausted => RuntimeError::refused("RATE_LIMITED", message),
-            Code::InvalidArgument => RuntimeError::refused("INVALID_ENVELOPE", message),
-            Code::FailedPrecondition => RuntimeError::refused("SESSION_NOT_OPEN", message),
-            Code::AlreadyExists => RuntimeError::refused("SESSION_ALREADY_EXISTS", message),
-            Code::Unimplemented => RuntimeError::refused("UNIMPLEMENTED", message),
+            Code::Unauthenticated => RuntimeError::refused(RefusalCode::Unauthenticated, message),
+            Code::PermissionDenied => RuntimeError::refused(RefusalCode::Forbidden, message),
+            Code::NotFound => RuntimeError::refused(RefusalCode::SessionNotFound, message),
+            Code::ResourceExhausted => RuntimeError::refused(RefusalCode::RateLimited, message),
+            Code::InvalidArgument => RuntimeError::refused(RefusalCode::InvalidEnvelope, message),
+            Code::FailedPrecondition => RuntimeError::refused(RefusalCode::SessionNotOpen, message),
+            Code::AlreadyExists => {
+                RuntimeError::refused(RefusalCode::SessionAlreadyExists, message)
+            }
+            Code::Unimplemented => RuntimeError::refused(RefusalCode::Unimplemented, message),
             other => RuntimeError::refused(format!("GRPC_{other:?}").to_uppercase(), message),
         }
     }

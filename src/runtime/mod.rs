@@ -8,6 +8,7 @@ pub mod embedded;
 pub mod error;
 pub mod payloads;
 pub mod receipts;
+mod refusal;
 
 /// Types generated from the runtime's `macp.v1` schemas.
 #[allow(clippy::all, clippy::pedantic)]
@@ -17,7 +18,7 @@ pub mod pb {
 
 pub use client::{RuntimeClient, RuntimeTls, SessionSubscription};
 pub use credentials::Credentials;
-pub use error::RuntimeError;
+pub use error::{RefusalCode, RuntimeError};
 
 /// The protocol version this control plane speaks.
 pub const MACP_VERSION: &str = "1.0";
