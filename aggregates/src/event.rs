@@ -168,7 +168,21 @@ impl RunEvent {
             RunEvent::RunCompleted { at, .. }
             | RunEvent::RunFailed { at, .. }
             | RunEvent::RunCancelled { at, .. } => Some(*at),
-            _ => None,
+            RunEvent::RunRequested { .. }
+            | RunEvent::RunStarted { .. }
+            | RunEvent::SessionBound { .. }
+            | RunEvent::MessageSent { .. }
+            | RunEvent::MessageRefused { .. }
+            | RunEvent::SessionStreamOpened { .. }
+            | RunEvent::RuntimeEnvelopeRecorded { .. }
+            | RunEvent::CanonicalEventRecorded { .. }
+            | RunEvent::RunSuspended { .. }
+            | RunEvent::RunResumed { .. }
+            | RunEvent::ArtifactRegistered { .. }
+            | RunEvent::RunArchived { .. }
+            | RunEvent::DecisionReceiptRecorded { .. }
+            | RunEvent::RunDeleted { .. }
+            | RunEvent::ActionAudited { .. } => None,
         }
     }
 
@@ -234,7 +248,23 @@ impl RunEvent {
     pub fn canonical(&self) -> Option<&CanonicalEvent> {
         match self {
             RunEvent::CanonicalEventRecorded { event } => Some(event),
-            _ => None,
+            RunEvent::RunRequested { .. }
+            | RunEvent::RunStarted { .. }
+            | RunEvent::SessionBound { .. }
+            | RunEvent::MessageSent { .. }
+            | RunEvent::MessageRefused { .. }
+            | RunEvent::SessionStreamOpened { .. }
+            | RunEvent::RuntimeEnvelopeRecorded { .. }
+            | RunEvent::RunCompleted { .. }
+            | RunEvent::RunFailed { .. }
+            | RunEvent::RunCancelled { .. }
+            | RunEvent::RunSuspended { .. }
+            | RunEvent::RunResumed { .. }
+            | RunEvent::ArtifactRegistered { .. }
+            | RunEvent::RunArchived { .. }
+            | RunEvent::DecisionReceiptRecorded { .. }
+            | RunEvent::RunDeleted { .. }
+            | RunEvent::ActionAudited { .. } => None,
         }
     }
 }

@@ -58,7 +58,23 @@ impl Projection for RunStateView {
                 }
                 self.apply_canonical(event);
             }
-            _ => {}
+            // Facts the view reads from their canonical events, or not at all.
+            RunEvent::RunStarted { .. }
+            | RunEvent::SessionBound { .. }
+            | RunEvent::MessageSent { .. }
+            | RunEvent::MessageRefused { .. }
+            | RunEvent::SessionStreamOpened { .. }
+            | RunEvent::RuntimeEnvelopeRecorded { .. }
+            | RunEvent::RunCompleted { .. }
+            | RunEvent::RunFailed { .. }
+            | RunEvent::RunCancelled { .. }
+            | RunEvent::RunSuspended { .. }
+            | RunEvent::RunResumed { .. }
+            | RunEvent::ArtifactRegistered { .. }
+            | RunEvent::RunArchived { .. }
+            | RunEvent::DecisionReceiptRecorded { .. }
+            | RunEvent::RunDeleted { .. }
+            | RunEvent::ActionAudited { .. } => {}
         }
     }
 }
@@ -151,16 +167,24 @@ impl RunStateView {
     /// participant ends too: skipped if it never spoke.
     fn on_run_status(&mut self, status: RunStatus, ts: Timestamp) {
         self.run.status = Some(status);
-        if !status.is_terminal() {
-            return;
-        }
+        // How a participant that spoke ends with the run (the terminal
+        // statuses, `RunStatus::is_terminal`); a run not ended returns.
+        let spoke_ends = match status {
+            RunStatus::Failed => ParticipantStatus::Failed,
+            RunStatus::Completed | RunStatus::Cancelled => ParticipantStatus::Completed,
+            RunStatus::Queued
+            | RunStatus::Starting
+            | RunStatus::BindingSession
+            | RunStatus::Running
+            | RunStatus::Suspended => return,
+        };
         self.run.ended_at = Some(ts);
         for participant in &mut self.participants {
             let spoke = participant.latest_activity_at.is_some();
-            participant.status = match (spoke, status) {
-                (false, _) => ParticipantStatus::Skipped,
-                (true, RunStatus::Failed) => ParticipantStatus::Failed,
-                (true, _) => ParticipantStatus::Completed,
+            participant.status = if spoke {
+                spoke_ends
+            } else {
+                ParticipantStatus::Skipped
             };
         }
     }
