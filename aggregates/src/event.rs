@@ -67,7 +67,7 @@ pub enum RunEvent {
         at: Timestamp,
     },
     /// One accepted envelope exactly as the runtime delivered it. `ordinal`
-    /// is its 1-based position in the session (SessionStart is 1).
+    /// is its 1-based number in the session (SessionStart is 1).
     #[serde(rename_all = "camelCase")]
     RuntimeEnvelopeRecorded {
         ordinal: u64,

@@ -56,7 +56,8 @@ pub struct RunState {
     pub runtime_kind: String,
     /// The `seq` of the last canonical event.
     pub last_seq: u64,
-    /// How many runtime envelopes are recorded: the stream's resume point.
+    /// The `ordinal` of the last recorded runtime envelope (so also how
+    /// many are recorded): the stream's resume point.
     pub recorded_ordinals: u64,
     pub seen_participants: BTreeSet<String>,
     /// How many of the request's kickoff messages have an outcome recorded.

@@ -51,18 +51,19 @@ pub(super) fn bind(
     Ok(out.into_events())
 }
 
-/// The stream opened after the runtime's `after_sequence` (an envelope
-/// ordinal); a run binding its session starts running here.
+/// The stream opened after the envelope `after_ordinal` (the command's and
+/// the fact's `after_sequence`, the runtime's name); a run binding its
+/// session starts running here.
 pub(super) fn open_stream(
     run: Live<'_>,
-    after_sequence: u64,
+    after_ordinal: u64,
     reconnect: bool,
     at: Timestamp,
 ) -> Result<Vec<RunEvent>, DomainError> {
     run.require_session("opening the stream")?;
     let mut out = run.decision();
     out.fact(RunEvent::SessionStreamOpened {
-        after_sequence,
+        after_sequence: after_ordinal,
         reconnect,
         at,
     });
@@ -74,7 +75,7 @@ pub(super) fn open_stream(
         Some(Subject::new("session", session_id)),
         EventSource::control_plane(),
         json!({
-            "afterSequence": after_sequence,
+            "afterSequence": after_ordinal,
             "status": if reconnect { "reconnecting" } else { "opened" },
             "runStatus": if status == RunStatus::BindingSession { RunStatus::Running } else { status },
         }),
