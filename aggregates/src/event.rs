@@ -67,7 +67,7 @@ pub enum RunEvent {
         at: Timestamp,
     },
     /// One accepted envelope exactly as the runtime delivered it. `ordinal`
-    /// is its 1-based position in the session (SessionStart is 1).
+    /// is its 1-based number in the session (SessionStart is 1).
     #[serde(rename_all = "camelCase")]
     RuntimeEnvelopeRecorded {
         ordinal: u64,
@@ -168,7 +168,21 @@ impl RunEvent {
             RunEvent::RunCompleted { at, .. }
             | RunEvent::RunFailed { at, .. }
             | RunEvent::RunCancelled { at, .. } => Some(*at),
-            _ => None,
+            RunEvent::RunRequested { .. }
+            | RunEvent::RunStarted { .. }
+            | RunEvent::SessionBound { .. }
+            | RunEvent::MessageSent { .. }
+            | RunEvent::MessageRefused { .. }
+            | RunEvent::SessionStreamOpened { .. }
+            | RunEvent::RuntimeEnvelopeRecorded { .. }
+            | RunEvent::CanonicalEventRecorded { .. }
+            | RunEvent::RunSuspended { .. }
+            | RunEvent::RunResumed { .. }
+            | RunEvent::ArtifactRegistered { .. }
+            | RunEvent::RunArchived { .. }
+            | RunEvent::DecisionReceiptRecorded { .. }
+            | RunEvent::RunDeleted { .. }
+            | RunEvent::ActionAudited { .. } => None,
         }
     }
 
@@ -234,7 +248,23 @@ impl RunEvent {
     pub fn canonical(&self) -> Option<&CanonicalEvent> {
         match self {
             RunEvent::CanonicalEventRecorded { event } => Some(event),
-            _ => None,
+            RunEvent::RunRequested { .. }
+            | RunEvent::RunStarted { .. }
+            | RunEvent::SessionBound { .. }
+            | RunEvent::MessageSent { .. }
+            | RunEvent::MessageRefused { .. }
+            | RunEvent::SessionStreamOpened { .. }
+            | RunEvent::RuntimeEnvelopeRecorded { .. }
+            | RunEvent::RunCompleted { .. }
+            | RunEvent::RunFailed { .. }
+            | RunEvent::RunCancelled { .. }
+            | RunEvent::RunSuspended { .. }
+            | RunEvent::RunResumed { .. }
+            | RunEvent::ArtifactRegistered { .. }
+            | RunEvent::RunArchived { .. }
+            | RunEvent::DecisionReceiptRecorded { .. }
+            | RunEvent::RunDeleted { .. }
+            | RunEvent::ActionAudited { .. } => None,
         }
     }
 }

@@ -10,6 +10,10 @@
 //! HTTP, gRPC or SQL. Clocks and identifiers come in through commands, so
 //! the same command on the same state always yields the same events.
 
+// A match on one of our enums lists its variants, so a new variant is a
+// decision at every match rather than a silent `_`.
+#![warn(clippy::wildcard_enum_match_arm)]
+
 pub mod audit;
 pub mod canonical;
 pub mod command;

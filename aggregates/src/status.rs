@@ -21,10 +21,14 @@ pub enum RunStatus {
 
 impl RunStatus {
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
-        )
+        match self {
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled => true,
+            RunStatus::Queued
+            | RunStatus::Starting
+            | RunStatus::BindingSession
+            | RunStatus::Running
+            | RunStatus::Suspended => false,
+        }
     }
 
     pub fn can_transition_to(self, next: RunStatus) -> bool {

@@ -57,7 +57,23 @@ impl Projection for RunArtifacts {
                     created_at: *at,
                 });
             }
-            _ => {}
+            // Facts without an artifact.
+            RunEvent::RunStarted { .. }
+            | RunEvent::SessionBound { .. }
+            | RunEvent::MessageSent { .. }
+            | RunEvent::MessageRefused { .. }
+            | RunEvent::SessionStreamOpened { .. }
+            | RunEvent::RuntimeEnvelopeRecorded { .. }
+            | RunEvent::CanonicalEventRecorded { .. }
+            | RunEvent::RunCompleted { .. }
+            | RunEvent::RunFailed { .. }
+            | RunEvent::RunCancelled { .. }
+            | RunEvent::RunSuspended { .. }
+            | RunEvent::RunResumed { .. }
+            | RunEvent::RunArchived { .. }
+            | RunEvent::DecisionReceiptRecorded { .. }
+            | RunEvent::RunDeleted { .. }
+            | RunEvent::ActionAudited { .. } => {}
         }
     }
 }

@@ -100,7 +100,16 @@ pub fn dashboard_overview(
             Some(RunStatus::Cancelled) => {
                 *error_classes.entry("CANCELLED".into()).or_default() += 1;
             }
-            _ => {}
+            // Not ended in an error.
+            None
+            | Some(
+                RunStatus::Queued
+                | RunStatus::Starting
+                | RunStatus::BindingSession
+                | RunStatus::Running
+                | RunStatus::Suspended
+                | RunStatus::Completed,
+            ) => {}
         }
     }
     let statuses = [

@@ -9,6 +9,10 @@
 //! Architecture invariant: no I/O, no clock, no randomness. Folding the
 //! same events always yields the same model, and so the same bytes.
 
+// A match on one of our enums lists its variants, so a new variant is a
+// decision at every match rather than a silent `_`.
+#![warn(clippy::wildcard_enum_match_arm)]
+
 pub mod agent_metrics;
 pub mod artifacts;
 pub mod dashboard;

@@ -138,7 +138,21 @@ impl Projection for RunSummary {
                 self.deleted = true;
                 self.updated_at = self.updated_at.max(Some(*at));
             }
-            _ => {}
+            // Facts the summary reads from their canonical events, or not at all.
+            RunEvent::RunStarted { .. }
+            | RunEvent::SessionBound { .. }
+            | RunEvent::MessageSent { .. }
+            | RunEvent::MessageRefused { .. }
+            | RunEvent::SessionStreamOpened { .. }
+            | RunEvent::RuntimeEnvelopeRecorded { .. }
+            | RunEvent::RunCompleted { .. }
+            | RunEvent::RunFailed { .. }
+            | RunEvent::RunCancelled { .. }
+            | RunEvent::RunSuspended { .. }
+            | RunEvent::RunResumed { .. }
+            | RunEvent::ArtifactRegistered { .. }
+            | RunEvent::DecisionReceiptRecorded { .. }
+            | RunEvent::ActionAudited { .. } => {}
         }
     }
 }
@@ -156,6 +170,8 @@ impl RunSummary {
             }
         };
         keep("intent", payload.get("intent").cloned());
+        // A `Value` (serde_json's enum) that is no string is kept as it is.
+        #[allow(clippy::wildcard_enum_match_arm)]
         keep(
             "ttlMs",
             payload.get("ttlMs").cloned().map(|ttl| match ttl {

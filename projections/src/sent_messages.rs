@@ -70,7 +70,23 @@ impl Projection for SentMessages {
                 error_message: Some(error_message.clone()),
                 ts: *at,
             },
-            _ => return,
+            // Facts that are no sent message.
+            RunEvent::RunRequested { .. }
+            | RunEvent::RunStarted { .. }
+            | RunEvent::SessionBound { .. }
+            | RunEvent::SessionStreamOpened { .. }
+            | RunEvent::RuntimeEnvelopeRecorded { .. }
+            | RunEvent::CanonicalEventRecorded { .. }
+            | RunEvent::RunCompleted { .. }
+            | RunEvent::RunFailed { .. }
+            | RunEvent::RunCancelled { .. }
+            | RunEvent::RunSuspended { .. }
+            | RunEvent::RunResumed { .. }
+            | RunEvent::ArtifactRegistered { .. }
+            | RunEvent::RunArchived { .. }
+            | RunEvent::DecisionReceiptRecorded { .. }
+            | RunEvent::RunDeleted { .. }
+            | RunEvent::ActionAudited { .. } => return,
         };
         // Message ids are unique per run: a re-delivered event is a no-op.
         if self
