@@ -4,7 +4,8 @@
 //! PostgreSQL documents are jsonb, run ids uuid and times timestamptz
 //! (`columns.rs` says how values cross into them).
 
-use super::{values_placeholders_cast, Dialect, EventStore, StoreError, INSERT_CHUNK};
+use super::dialect::{values_placeholders_cast, INSERT_CHUNK};
+use super::{Dialect, EventStore, StoreError};
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
@@ -596,14 +597,6 @@ impl EventStore {
         Ok(docs)
     }
 
-    /// The highest position in the log (0 when empty).
-    pub async fn head_position(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(position), 0) FROM events")
-            .fetch_one(self.pool())
-            .await?;
-        Ok(row.try_get(0)?)
-    }
-
     /// Every projector's checkpoint, in one query (a projector with no row
     /// yet is absent: its checkpoint is 0).
     pub async fn checkpoints(&self) -> Result<std::collections::HashMap<String, i64>, StoreError> {
@@ -798,7 +791,7 @@ fn events_at(dialect: Dialect, index: &str, order: &str) -> String {
 fn canonical_json(row: &sqlx::any::AnyRow) -> Result<String, StoreError> {
     let version: String = row.try_get(0)?;
     let payload: String = row.try_get(1)?;
-    aggregates::event::stored_canonical_json(super::parse_schema_version(&version), &payload)
+    aggregates::event::stored_canonical_json(super::log::parse_schema_version(&version), &payload)
         .map(str::to_string)
         .map_err(|e| StoreError::Corrupt(format!("canonical event payload: {e}")))
 }
