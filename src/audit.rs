@@ -9,7 +9,7 @@
 //! recorded by [`record_operation`].
 
 use crate::projector::audit_log::audit_entry;
-use crate::store::read_models::OperationAudit;
+use crate::store::read_models::audit::OperationAudit;
 use crate::store::EventStore;
 use aggregates::{Actor, Timestamp};
 use std::future::Future;

@@ -4,7 +4,7 @@
 use super::body::{optional_run_id, query_int, storable_time, text_param, time_bound, DayEdge};
 use super::error::{ApiError, Problem};
 use super::AppState;
-use crate::store::read_models::AuditQuery;
+use crate::store::read_models::audit::AuditQuery;
 use axum::extract::{Query, State};
 use axum::Json;
 use serde_json::{json, Value};

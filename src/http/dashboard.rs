@@ -4,7 +4,7 @@
 use super::body::{text_param, time_bound, window_ms, DayEdge};
 use super::error::{ApiError, Problem};
 use super::AppState;
-use crate::store::read_models::RunQuery;
+use crate::store::read_models::run_list::RunQuery;
 use aggregates::Timestamp;
 use axum::extract::{Query, State};
 use axum::Json;

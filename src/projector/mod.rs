@@ -24,7 +24,7 @@ pub use documents::{load_model, DocumentProjector};
 pub use health::{ProjectorHealth, Stall};
 pub use model_cache::ModelCache;
 pub use run_list::RunListProjector;
-pub use snapshots::{snapshot_key, RunStateSnapshots, Snapshot, SNAPSHOTS, SNAPSHOT_EVERY};
+pub use snapshots::{RunStateSnapshots, Snapshot, SNAPSHOT_EVERY};
 
 use crate::live::LiveHub;
 use crate::store::read_models::{ModelWrite, ProjectionTable};
