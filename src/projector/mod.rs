@@ -27,9 +27,9 @@ pub use run_list::RunListProjector;
 pub use snapshots::{RunStateSnapshots, Snapshot, SNAPSHOT_EVERY};
 
 use crate::live::LiveHub;
+use crate::store::leases::Lease;
 use crate::store::read_models::{ModelWrite, ProjectionTable};
 use crate::store::{EventStore, StoreError, StoredEvent};
-use aggregates::Timestamp;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,9 +136,14 @@ pub async fn rebuild_run(
         .unwrap_or(0))
 }
 
-/// The lease that says which instance writes a projector.
+/// The name of the lease that says which instance writes a projector.
 pub fn lease_name(projector: &str) -> String {
     format!("projector:{projector}")
+}
+
+/// The lease on writing `projector`, as `owner` takes it.
+pub fn lease(projector: &str, owner: &str, ttl: Duration) -> Lease {
+    Lease::new(lease_name(projector), owner, ttl)
 }
 
 /// Runs `projectors` until the task is aborted: the ones whose leases this
@@ -154,19 +159,22 @@ pub fn spawn(
     health: ProjectorHealth,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let ttl_ms = i64::try_from(lease_ttl.as_millis()).unwrap_or(i64::MAX);
+        let leases: Vec<Lease> = projectors
+            .iter()
+            .map(|projector| lease(projector.name(), &owner, lease_ttl))
+            .collect();
         loop {
             let mut held = Vec::new();
-            for projector in &projectors {
-                let lease = lease_name(projector.name());
-                match store
-                    .try_lease(&lease, &owner, Timestamp::now().unix_ms(), ttl_ms)
-                    .await
-                {
-                    Ok(true) => held.push(Arc::clone(projector)),
+            let mut held_leases = Vec::new();
+            for (projector, lease) in projectors.iter().zip(&leases) {
+                match lease.try_take(&store).await {
+                    Ok(true) => {
+                        held.push(Arc::clone(projector));
+                        held_leases.push(lease);
+                    }
                     Ok(false) => {}
                     Err(error) => {
-                        tracing::warn!(%lease, %error, "cannot take the projector's lease");
+                        tracing::warn!(lease = %lease.name, %error, "cannot take the projector's lease");
                     }
                 }
             }
@@ -174,10 +182,7 @@ pub fn spawn(
                 tokio::time::sleep(lease_ttl / 2).await;
                 continue;
             }
-            let leases: Vec<String> = held.iter().map(|p| lease_name(p.name())).collect();
-            let keepers = leases
-                .iter()
-                .map(|lease| Box::pin(keep_lease(&store, lease, &owner, lease_ttl)));
+            let keepers = held_leases.iter().map(|lease| Box::pin(lease.keep(&store)));
             // With every lease held there is nothing to look for.
             let look_again = async {
                 if held.len() < projectors.len() {
@@ -227,28 +232,6 @@ async fn stalled(
         "projectors cannot fold or write the events from this log position; retrying"
     );
     health.failed(names, position, error.to_string());
-}
-
-/// Renews a lease every third of its life; returns once it is lost.
-pub async fn keep_lease(store: &EventStore, lease: &str, owner: &str, ttl: Duration) {
-    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-    let mut renewed = tokio::time::Instant::now();
-    loop {
-        tokio::time::sleep(ttl / 3).await;
-        match store
-            .try_lease(lease, owner, Timestamp::now().unix_ms(), ttl_ms)
-            .await
-        {
-            Ok(true) => renewed = tokio::time::Instant::now(),
-            Ok(false) => return,
-            Err(error) => {
-                tracing::warn!(%lease, %error, "cannot renew the lease");
-                if renewed.elapsed() >= ttl {
-                    return;
-                }
-            }
-        }
-    }
 }
 
 /// How long [`follow`] runs.
