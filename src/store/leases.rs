@@ -10,6 +10,9 @@ use sqlx::Row;
 use std::collections::HashSet;
 use std::time::Duration;
 
+#[cfg(test)]
+mod tests;
+
 /// A role `owner` holds, or means to, for `ttl` after it last took or
 /// renewed it; once that has passed, any owner may take it.
 #[derive(Debug, Clone, PartialEq, Eq)]
