@@ -13,9 +13,12 @@
 //!
 //! This file opens the store; each job is a module of its own, adding its
 //! methods to [`EventStore`]: `append.rs` and `log.rs` write and read the
-//! log, `idempotency.rs` the request keys an append claims, `leases.rs`
-//! the roles one instance at a time holds, `notify.rs` the wake-ups of
-//! whoever follows the log, `read_models/` the read side's tables.
+//! log, `chain.rs` and `chain_links.rs` its hash chain, `idempotency.rs`
+//! the request keys an append claims, `leases.rs` the roles one instance
+//! at a time holds, `notify.rs` the wake-ups of whoever follows the log,
+//! `read_models/` the read side's tables, `webhooks.rs` the webhook
+//! subscriptions and outbox. `dialect.rs` and `columns.rs` are where the
+//! engines differ, `error.rs` what fails.
 
 mod aggregate_repository;
 mod append;
@@ -44,6 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// The store of one database: clones share its pool and caches.
 #[derive(Clone)]
 pub struct EventStore {
     pool: AnyPool,
