@@ -8,7 +8,7 @@
 //! the runtime did is in the log already, as envelopes.
 
 use crate::projector::audit_log::audit_entry;
-use crate::store::read_models::OperationAudit;
+use crate::store::read_models::audit::OperationAudit;
 use crate::store::EventStore;
 use aggregates::{Actor, Timestamp};
 use uuid::Uuid;

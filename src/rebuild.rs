@@ -13,8 +13,8 @@
 
 use crate::live::LiveHub;
 use crate::projector::{self, Follow, Projector, REBUILD_BATCH_SIZE};
+use crate::store::leases::Lease;
 use crate::store::EventStore;
-use aggregates::Timestamp;
 use anyhow::{bail, Context};
 use futures::future::select_all;
 use indicatif::{MultiProgress, ProgressBar, ProgressState, ProgressStyle};
@@ -112,10 +112,8 @@ pub async fn rebuild(
         store
             .reset_projection(projector.name(), projector.table())
             .await?;
-        let lease = projector::lease_name(projector.name());
-        let ttl_ms = i64::try_from(LEASE_TTL.as_millis()).unwrap_or(i64::MAX);
-        if store
-            .try_lease(&lease, &owner, Timestamp::now().unix_ms(), ttl_ms)
+        if projector::lease(projector.name(), &owner, LEASE_TTL)
+            .try_take(store)
             .await?
         {
             here.push(projector);
@@ -175,22 +173,20 @@ async fn fold_here(
         bar.finish_and_clear();
         return Ok(());
     }
-    let leases: Vec<String> = projectors
+    let leases: Vec<Lease> = projectors
         .iter()
-        .map(|p| projector::lease_name(p.name()))
+        .map(|p| projector::lease(p.name(), owner, LEASE_TTL))
         .collect();
     let mut progress = |position: i64, _events: usize| {
         bar.set_position(position.clamp(0, i64::MAX).unsigned_abs());
     };
-    let keepers = leases
-        .iter()
-        .map(|lease| Box::pin(projector::keep_lease(store, lease, owner, LEASE_TTL)));
+    let keepers = leases.iter().map(|lease| Box::pin(lease.keep(store)));
     let result = tokio::select! {
         result = projector::follow(store, projectors, Follow::UntilCaughtUp, REBUILD_BATCH_SIZE, &mut progress) => result,
         _ = select_all(keepers) => bail!("lost a projector's lease while rebuilding it"),
     };
     for lease in &leases {
-        store.release_lease(lease, owner).await?;
+        lease.release(store).await?;
     }
     result?;
     bar.finish();
@@ -229,13 +225,11 @@ async fn watch_elsewhere(
         if slowest != last_seen {
             (last_seen, last_move) = (slowest, Instant::now());
         } else if last_move.elapsed() > LEASE_TTL {
-            let ttl_ms = i64::try_from(LEASE_TTL.as_millis()).unwrap_or(i64::MAX);
             let mut taken = Vec::new();
             let mut still_waiting = Vec::new();
             for projector in waiting {
-                let lease = projector::lease_name(projector.name());
-                if store
-                    .try_lease(&lease, owner, Timestamp::now().unix_ms(), ttl_ms)
+                if projector::lease(projector.name(), owner, LEASE_TTL)
+                    .try_take(store)
                     .await?
                 {
                     taken.push(projector);

@@ -12,6 +12,7 @@ use crate::projector;
 use crate::run_repository::RunRepository;
 use crate::runtime::embedded::EmbeddedRuntime;
 use crate::runtime::{Credentials, RuntimeClient};
+use crate::store::leases::Lease;
 use crate::store::EventStore;
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -34,11 +35,9 @@ pub struct Service {
     stop_accepting: Arc<Notify>,
     repo: RunRepository,
     ingestion: Ingestion,
-    /// The projectors' leases, released at shutdown so that a restart
-    /// follows the log at once.
-    projector_leases: Vec<String>,
-    /// The owner name of this instance's leases.
-    instance_id: String,
+    /// The projectors' leases (this instance their owner), released at
+    /// shutdown so that a restart follows the log at once.
+    projector_leases: Vec<Lease>,
     _embedded: Option<EmbeddedRuntime>,
 }
 
@@ -98,7 +97,7 @@ impl Service {
         let projector_health = projector::ProjectorHealth::default();
         let projector_leases = projector::served(&live)
             .iter()
-            .map(|p| projector::lease_name(p.name()))
+            .map(|p| projector::lease(p.name(), &instance_id, lease))
             .collect();
         let mut tasks: Vec<JoinHandle<()>> = vec![projector::spawn(
             store.clone(),
@@ -187,7 +186,6 @@ impl Service {
             repo,
             ingestion,
             projector_leases,
-            instance_id,
             _embedded: embedded,
         })
     }
@@ -213,8 +211,8 @@ impl Service {
         // The projector tasks are stopped: their leases are free for the
         // next instance at once, not after they lapse.
         for lease in &self.projector_leases {
-            if let Err(error) = self.store.release_lease(lease, &self.instance_id).await {
-                tracing::warn!(%lease, %error, "cannot release the projector's lease (it will expire)");
+            if let Err(error) = lease.release(&self.store).await {
+                tracing::warn!(lease = %lease.name, %error, "cannot release the projector's lease (it will expire)");
             }
         }
         // Live streams (SSE) stay open until their clients leave, so the

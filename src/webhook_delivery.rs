@@ -5,6 +5,7 @@
 //! out. One instance sends at a time (a lease in the store); what it had
 //! not sent when it died is still in the outbox for the next holder.
 
+use crate::store::leases::Lease;
 use crate::store::webhooks::{AttemptOutcome, DueDelivery};
 use crate::store::EventStore;
 use aggregates::Timestamp;
@@ -63,10 +64,10 @@ pub fn spawn(
                 return;
             }
         };
-        let ttl_ms = i64::try_from(lease_ttl.as_millis()).unwrap_or(i64::MAX);
+        let lease = Lease::new(LEASE, owner, lease_ttl);
         loop {
             let now = Timestamp::now().unix_ms();
-            match store.try_lease(LEASE, &owner, now, ttl_ms).await {
+            match lease.try_take_at(&store, now).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tokio::time::sleep(lease_ttl / 2).await;

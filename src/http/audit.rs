@@ -5,7 +5,7 @@ use super::body::Params;
 use super::body::{optional_run_id, query_int, storable_time, text_param, time_bound, DayEdge};
 use super::error::{AppError, Problem};
 use super::AppState;
-use crate::store::read_models::AuditQuery;
+use crate::store::read_models::audit::AuditQuery;
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;

@@ -5,7 +5,7 @@ use super::body::Params;
 use super::body::{text_param, time_bound, window_ms, DayEdge};
 use super::error::{AppError, Problem};
 use super::AppState;
-use crate::store::read_models::RunQuery;
+use crate::store::read_models::run_list::RunQuery;
 use aggregates::Timestamp;
 use axum::extract::State;
 use axum::Json;

@@ -7,7 +7,7 @@
 use super::body::{csv_param, optional_run_id, query_int, text_param, time_bound, DayEdge, Params};
 use super::error::{AppError, Problem};
 use super::AppState;
-use crate::store::read_models::EventQuery;
+use crate::store::read_models::canonical::EventQuery;
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;

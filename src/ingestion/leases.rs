@@ -8,8 +8,8 @@
 //! failed for a whole lease, stops. Rounds that began before a driver took
 //! its lease say nothing about it.
 
+use crate::store::leases::Lease;
 use crate::store::EventStore;
-use aggregates::Timestamp;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +63,6 @@ impl RunLeases {
         stopping: impl Fn() -> bool + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        let ttl_ms = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
         tokio::spawn(async move {
             let mut last_renewed = Instant::now();
             loop {
@@ -72,24 +71,22 @@ impl RunLeases {
                     return;
                 }
                 let started = Instant::now();
-                let renewed = match store
-                    .renew_leases(&owner, RUN_LEASE_PREFIX, Timestamp::now().unix_ms(), ttl_ms)
-                    .await
-                {
-                    Ok(names) => {
-                        last_renewed = started;
-                        let runs = names
-                            .iter()
-                            .filter_map(|name| name.strip_prefix(RUN_LEASE_PREFIX))
-                            .filter_map(|id| Uuid::parse_str(id).ok())
-                            .collect();
-                        Some(Arc::new(runs))
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot renew the run leases");
-                        None
-                    }
-                };
+                let renewed =
+                    match Lease::renew_all(&store, &owner, RUN_LEASE_PREFIX, this.ttl).await {
+                        Ok(names) => {
+                            last_renewed = started;
+                            let runs = names
+                                .iter()
+                                .filter_map(|name| name.strip_prefix(RUN_LEASE_PREFIX))
+                                .filter_map(|id| Uuid::parse_str(id).ok())
+                                .collect();
+                            Some(Arc::new(runs))
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot renew the run leases");
+                            None
+                        }
+                    };
                 this.rounds.send_replace(Round {
                     started,
                     renewed,

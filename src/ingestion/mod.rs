@@ -14,7 +14,7 @@ pub mod translate;
 
 use crate::run_repository::{CommandError, RunRepository};
 use crate::runtime::RuntimeClient;
-use aggregates::Timestamp;
+use crate::store::leases::Lease;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -87,10 +87,7 @@ impl Ingestion {
         let runs: Vec<Uuid> = self.active().iter().copied().collect();
         let store = self.inner.repo.store();
         for run_id in runs {
-            if let Err(error) = store
-                .release_lease(&lease_name(run_id), &self.inner.instance_id)
-                .await
-            {
+            if let Err(error) = self.run_lease(run_id).release(store).await {
                 tracing::warn!(%run_id, %error, "cannot release the run's lease (it will lapse)");
             }
         }
@@ -169,27 +166,24 @@ impl Ingestion {
         });
     }
 
+    /// The lease on ingesting `run_id`, as this instance takes it.
+    fn run_lease(&self, run_id: Uuid) -> Lease {
+        Lease::new(
+            lease_name(run_id),
+            self.inner.instance_id.as_str(),
+            self.inner.lease_ttl,
+        )
+    }
+
     /// Takes the leases of `run_ids` for this instance; answers the runs
     /// whose lease it holds now (none if the store failed).
     async fn take_leases(&self, run_ids: &[Uuid]) -> HashSet<Uuid> {
-        let names: Vec<String> = run_ids.iter().map(|id| lease_name(*id)).collect();
-        let ttl_ms = i64::try_from(self.inner.lease_ttl.as_millis()).unwrap_or(i64::MAX);
-        match self
-            .inner
-            .repo
-            .store()
-            .try_leases(
-                &names,
-                &self.inner.instance_id,
-                Timestamp::now().unix_ms(),
-                ttl_ms,
-            )
-            .await
-        {
+        let leases: Vec<Lease> = run_ids.iter().map(|id| self.run_lease(*id)).collect();
+        match Lease::try_take_all(self.inner.repo.store(), &leases).await {
             Ok(taken) => run_ids
                 .iter()
-                .zip(&names)
-                .filter(|(_, name)| taken.contains(*name))
+                .zip(&leases)
+                .filter(|(_, lease)| taken.contains(&lease.name))
                 .map(|(id, _)| *id)
                 .collect(),
             Err(error) => {
@@ -202,8 +196,6 @@ impl Ingestion {
     /// Drives a run whose lease was taken at `taken`, until it ends or the
     /// lease is lost; then gives the lease back.
     async fn drive_leased(&self, run_id: Uuid, taken: tokio::time::Instant) {
-        let store = self.inner.repo.store();
-        let owner = self.inner.instance_id.as_str();
         let driver = run_driver::RunDriver {
             run_id,
             repo: self.inner.repo.clone(),
@@ -229,7 +221,8 @@ impl Ingestion {
                 tracing::warn!(%run_id, "lost the run's lease; another instance takes over");
             }
         }
-        if let Err(error) = store.release_lease(&lease_name(run_id), owner).await {
+        let store = self.inner.repo.store();
+        if let Err(error) = self.run_lease(run_id).release(store).await {
             tracing::warn!(%run_id, %error, "cannot release the run's lease (it will expire)");
         }
     }

@@ -3,7 +3,8 @@
 //! the entry shape the operation audit facts share.
 
 use super::{ModelCache, Projector};
-use crate::store::read_models::{AuditRow, ModelWrite, ProjectionTable};
+use crate::store::read_models::audit::AuditRow;
+use crate::store::read_models::{ModelWrite, ProjectionTable};
 use crate::store::{EventStore, StoreError, StoredEvent};
 use aggregates::{Actor, RunEvent, Timestamp};
 use async_trait::async_trait;

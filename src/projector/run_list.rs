@@ -3,7 +3,8 @@
 
 use super::documents::by_run;
 use super::{ModelCache, Projector};
-use crate::store::read_models::{ModelWrite, ProjectionTable, RunRow};
+use crate::store::read_models::run_list::RunRow;
+use crate::store::read_models::{ModelWrite, ProjectionTable};
 use crate::store::{EventStore, StoreError, StoredEvent};
 use async_trait::async_trait;
 use projections::{Projection, RunSummary};

@@ -10,6 +10,7 @@
 
 use super::documents::by_run;
 use super::{ModelCache, Projector};
+use crate::store::read_models::snapshots::{snapshot_key, SNAPSHOTS};
 use crate::store::read_models::{ModelWrite, ProjectionTable};
 use crate::store::{EventStore, StoreError, StoredEvent};
 use async_trait::async_trait;
@@ -17,7 +18,6 @@ use projections::{Projection, RunStateView};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub const SNAPSHOTS: &str = "run_state_snapshots";
 /// Canonical events between two snapshots of a run.
 pub const SNAPSHOT_EVERY: u64 = 5000;
 
@@ -26,11 +26,6 @@ pub const SNAPSHOT_EVERY: u64 = 5000;
 pub struct Snapshot {
     pub version: u64,
     pub view: RunStateView,
-}
-
-/// The `read_models` key of a run's snapshot at `seq`.
-pub fn snapshot_key(run_id: Uuid, seq: u64) -> String {
-    format!("{run_id}@{seq:020}")
 }
 
 pub struct RunStateSnapshots;

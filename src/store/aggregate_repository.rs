@@ -6,7 +6,8 @@
 //! this keeps a small one of its own. Appends stay ours: postgres-es
 //! inserts one row per statement, our store many.
 
-use super::{parse_schema_version, StoreError};
+use super::log::parse_schema_version;
+use super::StoreError;
 use aggregates::{RunEvent, RunState};
 use cqrs_es::persist::PersistedEventRepository;
 use postgres_es::PostgresEventRepository;

@@ -4,15 +4,28 @@
 //! and a stream's rows as the chain covers them, for verification.
 
 use super::chain::{self, ChainBreak, ChainHash, ChainedRow, GENESIS};
+use super::log::load_event;
 use super::{AppendError, EventStore, StoreError};
 use aggregates::{RunEvent, RUN_AGGREGATE_TYPE};
 use sqlx::AnyPool;
 use sqlx::Row;
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
 use uuid::Uuid;
 
 /// Chain heads remembered per run: an append continues from the head of
 /// its own previous append without reading it back.
-pub(super) const REMEMBERED_HEADS: usize = 32_768;
+const REMEMBERED_HEADS: usize = 32_768;
+
+/// The chain head of each run's last append here: (version, hash).
+pub(super) type RememberedHeads = Mutex<lru::LruCache<Uuid, (u64, ChainHash)>>;
+
+/// An empty [`RememberedHeads`] of its full size.
+pub(super) fn remembered_heads() -> RememberedHeads {
+    Mutex::new(lru::LruCache::new(
+        NonZeroUsize::new(REMEMBERED_HEADS).unwrap_or(NonZeroUsize::MIN),
+    ))
+}
 
 /// A stream's row as the chain covers it, with the hash it records.
 #[derive(Debug, Clone)]
@@ -30,7 +43,7 @@ pub struct ChainRow {
 impl ChainRow {
     /// The row's event, or why it does not load (naming its position).
     pub fn event(&self) -> Result<RunEvent, String> {
-        super::load_event(&self.event_type, &self.event_version, &self.payload)
+        load_event(&self.event_type, &self.event_version, &self.payload)
             .map_err(|e| format!("the event at position {}: {e}", self.position))
     }
 
@@ -94,6 +107,24 @@ pub fn report(rows: &[ChainRow]) -> ChainReport {
 }
 
 impl EventStore {
+    /// The chain head remembered for `run_id` if it is the one at `version`.
+    fn remembered_head(&self, run_id: Uuid, version: u64) -> Option<ChainHash> {
+        let mut heads = self.chain_heads.lock().ok()?;
+        heads
+            .get(&run_id)
+            .filter(|(at, _)| *at == version)
+            .map(|(_, head)| *head)
+    }
+
+    /// Remembers the heads of a committed append.
+    pub(super) fn remember_heads(&self, heads: impl IntoIterator<Item = (Uuid, u64, ChainHash)>) {
+        if let Ok(mut remembered) = self.chain_heads.lock() {
+            for (run_id, version, head) in heads {
+                remembered.put(run_id, (version, head));
+            }
+        }
+    }
+
     /// The stream's rows in stream order, as the chain covers them.
     pub async fn chain_rows(&self, run_id: Uuid) -> Result<Vec<ChainRow>, StoreError> {
         stream_rows(self.pool(), self.dialect(), &run_id.to_string()).await

@@ -7,9 +7,11 @@
 //! worker then moves each row to `delivered` or, after its last attempt,
 //! `failed`.
 
+use super::read_models::ProjectionBatch;
 use super::{EventStore, StoreError};
 use serde::Serialize;
 use sqlx::Row;
+use uuid::Uuid;
 
 /// A subscription as the API shows it: never its secret.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -255,4 +257,43 @@ pub enum AttemptOutcome {
     Delivered { at: String },
     RetryAt(i64),
     GaveUp,
+}
+
+impl ProjectionBatch<'_> {
+    /// Queues a delivery in the outbox projector's batch; one queued
+    /// already (by subscription and event) is left as it is.
+    pub(super) async fn queue_delivery(
+        &mut self,
+        delivery: &NewDelivery,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, webhook_id, event_id, run_id, event_type, \
+             body, status, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8) \
+             ON CONFLICT (webhook_id, event_id) DO NOTHING",
+        )
+        .bind(delivery.id.as_str())
+        .bind(delivery.webhook_id.as_str())
+        .bind(delivery.event_id.as_str())
+        .bind(delivery.run_id.as_str())
+        .bind(delivery.event_type.as_str())
+        .bind(delivery.body.as_str())
+        .bind(delivery.due_at)
+        .bind(delivery.created_at.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Cancels a deleted run's deliveries still pending: never sent.
+    pub(super) async fn cancel_run_deliveries(&mut self, run_id: Uuid) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'cancelled', \
+             last_error = 'the run was deleted' WHERE run_id = $1 AND status = 'pending'",
+        )
+        .bind(run_id.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
 }
