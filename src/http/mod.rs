@@ -19,6 +19,8 @@ pub mod metrics;
 pub mod openapi;
 pub mod prometheus;
 pub mod replay;
+pub mod run_events;
+pub mod run_list;
 pub mod runs;
 pub mod runtime_info;
 pub mod stream;
@@ -130,7 +132,7 @@ fn routes() -> Router<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(prometheus::metrics))
-        .routes(routes!(runs::create, runs::list))
+        .routes(routes!(runs::create, run_list::list))
         .routes(routes!(runs::validate))
         .routes(routes!(export::compare))
         .routes(routes!(batch::run_batch))
@@ -148,7 +150,7 @@ fn routes() -> Router<AppState> {
         .routes(routes!(dashboard::overview))
         .routes(routes!(dashboard::agents))
         .routes(routes!(runs::get_state))
-        .routes(routes!(runs::list_events))
+        .routes(routes!(run_events::list_events))
         .routes(routes!(stream::stream))
         .routes(routes!(replay::describe))
         .routes(routes!(replay::stream))

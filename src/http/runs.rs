@@ -1,26 +1,22 @@
-//! `/runs`: submit an execution request (a command, `commands::runs`),
-//! read a run, its state, its events.
+//! `/runs`: submit an execution request, clone, archive and delete a run
+//! (each a command, `commands::runs`), read a run and its state, re-fold
+//! its read models. The list is `run_list.rs`, the events `run_events.rs`.
 
 use super::access::Caller;
-use super::body::Params;
-use super::body::{csv_param, parse_json, query_int, run_id, text_param, time_bound, DayEdge};
+use super::body::{parse_json, run_id};
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::commands::runs::{payload_findings, CloneChanges, RunStarted};
 use crate::error::finding_lines;
 use crate::queries::{read_model_json, visible_summary};
-use crate::store::read_models::canonical::EventQuery;
-use crate::store::read_models::run_list::RunQuery;
-use aggregates::{ExecutionRequest, FieldError, RunStatus};
+use aggregates::{ExecutionRequest, FieldError};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use projections::{RunStateView, RunSummary};
-use serde::Deserialize;
 use serde_json::{json, Value};
-use utoipa::IntoParams;
 
 /// `POST /runs`: validate, record the request, start driving it.
 #[utoipa::path(
@@ -178,196 +174,6 @@ pub async fn get_state(
         body,
     )
         .into_response())
-}
-
-/// `list_events`'s query: text, each value checked by the handler.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RunEventsParams {
-    /// Exclusive; default 0
-    #[serde(rename = "afterSeq")]
-    #[param(rename = "afterSeq")]
-    #[param(value_type = Option<i64>)]
-    after_seq: Option<String>,
-    /// 1..1000, default 200
-    #[param(value_type = Option<i64>)]
-    limit: Option<String>,
-    /// Comma-separated event types
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    types: Option<String>,
-    /// RFC 3339, exclusive
-    #[serde(rename = "afterTs")]
-    #[param(rename = "afterTs")]
-    after_ts: Option<String>,
-    /// RFC 3339, inclusive
-    #[serde(rename = "beforeTs")]
-    #[param(rename = "beforeTs")]
-    before_ts: Option<String>,
-}
-
-/// `GET /runs/:id/events?afterSeq&limit&type&afterTs&beforeTs`: a bare
-/// array in seq order.
-#[utoipa::path(
-    get,
-    path = "/runs/{id}/events",
-    tag = "events",
-    params(
-        ("id" = String, Path, description = "Run id (lowercase UUID)"),
-        RunEventsParams,
-    ),
-    responses(
-        (status = 200, description = "Canonical events after a seq", body = serde_json::Value),
-        (status = 400, description = "Bad input: the body names the field", body = Problem),
-        (status = 404, description = "No such run", body = Problem),
-    )
-)]
-pub async fn list_events(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-    Params(params): Params<RunEventsParams>,
-) -> Result<Response, AppError> {
-    let run_id = run_id(&id)?;
-    let after_seq = query_int(params.after_seq.as_deref(), "afterSeq", 0, 0..=i64::MAX)?;
-    let limit = query_int(params.limit.as_deref(), "limit", 200, 1..=1000)?;
-    let types = csv_param(params.types.as_deref());
-    let after_ts = time_bound(params.after_ts.as_deref(), "afterTs", DayEdge::Start)?;
-    let before_ts = time_bound(params.before_ts.as_deref(), "beforeTs", DayEdge::End)?;
-    visible_summary(&app.store, run_id).await?;
-    let docs = if types.is_empty() && after_ts.is_none() && before_ts.is_none() {
-        app.store.canonical_events(run_id, after_seq, limit).await?
-    } else {
-        let query = EventQuery {
-            run_id: Some(run_id),
-            types,
-            after_ts,
-            before_ts,
-            after: after_seq,
-            limit,
-            ..Default::default()
-        };
-        let (page, _) = app.store.query_canonical(&query).await?;
-        page.into_iter().map(|(doc, _)| doc).collect()
-    };
-    // The stored documents are already JSON: splice them, do not re-parse.
-    let body = format!("[{}]", docs.join(","));
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response())
-}
-
-/// `list`'s query: text, each value checked by the handler.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query, rename_all = "camelCase")]
-pub struct RunListParams {
-    /// Comma-separated statuses
-    status: Option<String>,
-    /// Comma-separated tags, all required
-    tags: Option<String>,
-    /// RFC 3339 or YYYY-MM-DD (exclusive; a date from its start)
-    created_after: Option<String>,
-    /// RFC 3339 or YYYY-MM-DD (inclusive; a date to its end)
-    created_before: Option<String>,
-    /// Case-insensitive substring of id, mode, tags, source and metadata values
-    search: Option<String>,
-    /// Exactly this `metadata.environment`
-    environment: Option<String>,
-    /// Case-insensitive part of `metadata.scenarioRef` (else the source ref)
-    scenario_ref: Option<String>,
-    /// 1..200, default 50
-    #[param(value_type = Option<i64>)]
-    limit: Option<String>,
-    /// Default 0
-    #[param(value_type = Option<i64>)]
-    offset: Option<String>,
-    /// createdAt or updatedAt
-    sort_by: Option<String>,
-    /// asc or desc
-    sort_order: Option<String>,
-    /// Include archived runs
-    #[param(value_type = Option<bool>)]
-    include_archived: Option<String>,
-}
-
-/// `GET /runs`: `{data, total, limit, offset}` from the run list.
-#[utoipa::path(
-    get,
-    path = "/runs",
-    tag = "runs",
-    params(RunListParams),
-    responses(
-        (status = 200, description = "`{data: [Run], total, limit, offset}`", body = serde_json::Value),
-        (status = 400, description = "Bad input: the body names the field", body = Problem),
-    )
-)]
-pub async fn list(
-    State(app): State<AppState>,
-    Params(params): Params<RunListParams>,
-) -> Result<Json<Value>, AppError> {
-    let limit = query_int(params.limit.as_deref(), "limit", 50, 1..=200)?;
-    let offset = query_int(params.offset.as_deref(), "offset", 0, 0..=i64::MAX)?;
-    let statuses = csv_param(params.status.as_deref());
-    for status in &statuses {
-        if serde_json::from_value::<RunStatus>(json!(status)).is_err() {
-            return Err(AppError::field(
-                "status",
-                format!("{status:?} is not a run status"),
-            ));
-        }
-    }
-    let sort_by_updated = match params.sort_by.as_deref() {
-        None | Some("createdAt") => false,
-        Some("updatedAt") => true,
-        Some(other) => {
-            return Err(AppError::field(
-                "sortBy",
-                format!("must be createdAt or updatedAt, not {other:?}"),
-            ))
-        }
-    };
-    let descending = match params.sort_order.as_deref() {
-        None | Some("desc") => true,
-        Some("asc") => false,
-        Some(other) => {
-            return Err(AppError::field(
-                "sortOrder",
-                format!("must be asc or desc, not {other:?}"),
-            ))
-        }
-    };
-    let query = RunQuery {
-        statuses,
-        tags: csv_param(params.tags.as_deref()),
-        created_after: time_bound(
-            params.created_after.as_deref(),
-            "createdAfter",
-            DayEdge::Start,
-        )?,
-        created_before: time_bound(
-            params.created_before.as_deref(),
-            "createdBefore",
-            DayEdge::End,
-        )?,
-        search: text_param(params.search.as_deref()),
-        environment: text_param(params.environment.as_deref()),
-        scenario_ref: text_param(params.scenario_ref.as_deref()),
-        include_archived: matches!(params.include_archived.as_deref(), Some("true") | Some("1")),
-        sort_by_updated,
-        descending,
-        limit,
-        offset,
-    };
-    let (docs, total) = app.store.list_runs(&query).await?;
-    let data: Vec<Value> = docs
-        .iter()
-        .filter_map(|d| serde_json::from_str(d).ok())
-        .collect();
-    Ok(Json(
-        json!({"data": data, "total": total, "limit": limit, "offset": offset}),
-    ))
 }
 
 /// `POST /runs/:id/clone {tags?, context?}`: a new run from the stored
