@@ -7,15 +7,13 @@
 
 mod support;
 
-use macp_control_plane::demo::{is_terminal, Client};
+use macp_control_plane::api_client::{is_terminal, Client};
 use serde_json::{json, Value};
 use std::process::Stdio;
-use std::time::Duration;
-use support::{poll_until, Engine, TestDb};
+use support::{poll_until, Engine, TestDb, RECOVERY_WAIT};
 use tokio::process::Command;
 
 const SPECIALISTS: [&str; 3] = ["fraud", "compliance", "growth"];
-const WAIT: Duration = Duration::from_secs(90);
 
 fn request(policy_version: &str) -> Value {
     let mut participants = vec![json!({"id": "coordinator", "role": "coordinator"})];
@@ -68,7 +66,7 @@ async fn play(client: &Client, base: &str, policy_version: &str) -> (String, i32
     let specialists: Vec<_> = SPECIALISTS.iter().map(|s| agent(s, "specialist")).collect();
     let coordinator = agent("coordinator", "coordinator");
     for specialist in specialists {
-        let out = tokio::time::timeout(WAIT, specialist.wait_with_output())
+        let out = tokio::time::timeout(RECOVERY_WAIT, specialist.wait_with_output())
             .await
             .expect("a specialist finishes")
             .unwrap();
@@ -79,7 +77,7 @@ async fn play(client: &Client, base: &str, policy_version: &str) -> (String, i32
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let out = tokio::time::timeout(WAIT, coordinator.wait_with_output())
+    let out = tokio::time::timeout(RECOVERY_WAIT, coordinator.wait_with_output())
         .await
         .expect("the coordinator finishes")
         .unwrap();
@@ -108,7 +106,7 @@ async fn agents_over_http(engine: Engine) {
     let (run_id, code) = play(client, &base, "policy.default").await;
     assert_eq!(code, 0, "the coordinator saw decision.finalized");
     let status = client
-        .wait_for_status(&run_id, WAIT, is_terminal)
+        .wait_for_status(&run_id, RECOVERY_WAIT, is_terminal)
         .await
         .unwrap();
     assert_eq!(status, "completed");
@@ -206,15 +204,7 @@ async fn agents_over_http(engine: Engine) {
     assert_eq!(status, 200);
 }
 
-#[tokio::test]
-async fn http_agents_finish_a_decision_run_on_sqlite() {
-    agents_over_http(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn http_agents_finish_a_decision_run_on_postgres() {
-    agents_over_http(Engine::Postgres).await;
-}
+on_both_engines!(http_agents_finish_a_decision_run => agents_over_http);
 
 /// A message the runtime refuses answers 422 `MESSAGE_SEND_FAILED` (what
 /// the OpenAPI document says), and strict mode refuses unknown payload
@@ -232,7 +222,7 @@ async fn refusals_and_strict_payloads_answer_as_documented() {
         .unwrap();
     let run_id = created["runId"].as_str().unwrap().to_string();
     client
-        .wait_for_status(&run_id, WAIT, |s| s == "running")
+        .wait_for_status(&run_id, RECOVERY_WAIT, |s| s == "running")
         .await
         .unwrap();
     let (status, refused) = client

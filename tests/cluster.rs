@@ -4,19 +4,16 @@
 
 mod support;
 
-use macp_control_plane::demo::{is_terminal, Client};
+use macp_control_plane::api_client::{is_terminal, Client};
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use macp_control_plane::store::chain_report;
 use serde_json::json;
-use std::time::Duration;
 use support::process::{free_port, ControlPlane};
 use support::runtime_peer::{
     assert_recorded_exactly_once, direct_client, multi_round_request, send_direct, MULTI_ROUND,
 };
 use support::sse::{seqs, SseClient};
-use support::{Engine, TestDb};
-
-const WAIT: Duration = Duration::from_secs(60);
+use support::{Engine, TestDb, PROCESS_WAIT};
 
 #[tokio::test]
 async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_when_the_first_dies()
@@ -36,7 +33,7 @@ async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_w
     assert_eq!(status, 202, "{created}");
     let run_id = created["runId"].as_str().unwrap().to_string();
     client_b
-        .wait_for_status(&run_id, WAIT, |s| s == "running")
+        .wait_for_status(&run_id, PROCESS_WAIT, |s| s == "running")
         .await
         .unwrap();
 
@@ -65,7 +62,14 @@ async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_w
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    // A dies mid-burst: once B has seen one of the burst's envelopes
+    // recorded, while the burst is still being sent.
+    let mut events = watch
+        .until(PROCESS_WAIT, |e| {
+            e.name == "canonical_event" && e.data["type"] == "message.received"
+        })
+        .await;
+    assert!(!burst.is_finished(), "the burst ended before A was killed");
     a.kill();
     burst.await.unwrap();
     for sender in ["alice", "bob"] {
@@ -87,11 +91,13 @@ async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_w
         .await
         .unwrap();
 
-    let events = watch
-        .until(WAIT, |e| {
-            e.name == "canonical_event" && e.data["type"] == "run.completed"
-        })
-        .await;
+    events.extend(
+        watch
+            .until(PROCESS_WAIT, |e| {
+                e.name == "canonical_event" && e.data["type"] == "run.completed"
+            })
+            .await,
+    );
     let seqs = seqs(&events);
     assert_eq!(
         seqs,
@@ -100,7 +106,7 @@ async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_w
     );
     assert_eq!(
         client_b
-            .wait_for_status(&run_id, WAIT, is_terminal)
+            .wait_for_status(&run_id, PROCESS_WAIT, is_terminal)
             .await
             .unwrap(),
         "completed"

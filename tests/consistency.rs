@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use support::sse::SseClient;
-use support::{poll_until, running, Engine, TestDb};
-
-const WAIT: Duration = Duration::from_secs(30);
+use support::{poll_until, running, Engine, TestDb, WAIT};
 
 fn entry_ids(page: &Value) -> Vec<String> {
     page["data"]
@@ -92,15 +90,7 @@ fn urlencode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-#[tokio::test]
-async fn cursors_are_stable_while_rows_arrive_on_sqlite() {
-    cursors_while_writing(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn cursors_are_stable_while_rows_arrive_on_postgres() {
-    cursors_while_writing(Engine::Postgres).await;
-}
+on_both_engines!(cursors_are_stable_while_rows_arrive => cursors_while_writing);
 
 async fn deleted_runs(engine: Engine) {
     let db = TestDb::new(engine).await;
@@ -186,12 +176,4 @@ async fn deleted_runs(engine: Engine) {
     assert_eq!(status, 404);
 }
 
-#[tokio::test]
-async fn nothing_points_at_a_deleted_run_on_sqlite() {
-    deleted_runs(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn nothing_points_at_a_deleted_run_on_postgres() {
-    deleted_runs(Engine::Postgres).await;
-}
+on_both_engines!(nothing_points_at_a_deleted_run => deleted_runs);

@@ -6,15 +6,14 @@
 
 mod support;
 
-use macp_control_plane::demo::{self, decision_request, is_terminal, Client};
+use macp_control_plane::api_client::{is_terminal, Client};
+use macp_control_plane::demo::{self, decision_request};
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::modes;
 use support::shapes::ConsoleShapes;
 use support::sse::SseClient;
-use support::{poll_until, running, Engine, TestDb, TestService};
-
-const WAIT: Duration = Duration::from_secs(30);
+use support::{poll_until, running, Engine, TestDb, TestService, WAIT};
 
 /// What the console sends with every call: `content-type: application/json`,
 /// bodies or not (`lib/api/fetcher.ts`).
@@ -543,15 +542,7 @@ async fn conformance(engine: Engine) {
     shapes.finish();
 }
 
-#[tokio::test]
-async fn console_reads_conform_on_sqlite() {
-    conformance(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn console_reads_conform_on_postgres() {
-    conformance(Engine::Postgres).await;
-}
+on_both_engines!(console_reads_conform => conformance);
 
 /// The validator bites: the examples of the console's README that break
 /// it are refused, so a field that goes missing or changes type fails the
@@ -791,12 +782,4 @@ async fn filters(engine: Engine) {
     );
 }
 
-#[tokio::test]
-async fn console_filters_narrow_on_sqlite() {
-    filters(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn console_filters_narrow_on_postgres() {
-    filters(Engine::Postgres).await;
-}
+on_both_engines!(console_filters_narrow => filters);

@@ -3,12 +3,10 @@
 
 mod support;
 
-use macp_control_plane::demo::{self, decision_request, is_terminal};
+use macp_control_plane::api_client::{is_terminal, Client};
+use macp_control_plane::demo::{self, decision_request};
 use serde_json::{json, Value};
-use std::time::Duration;
-use support::{Engine, TestDb};
-
-const WAIT: Duration = Duration::from_secs(30);
+use support::{events_until, Engine, TestDb, WAIT};
 
 async fn demo_run_completes(engine: Engine) {
     let db = TestDb::new(engine).await;
@@ -113,15 +111,7 @@ async fn demo_run_completes(engine: Engine) {
     );
 }
 
-#[tokio::test]
-async fn demo_run_completes_on_sqlite() {
-    demo_run_completes(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn demo_run_completes_on_postgres() {
-    demo_run_completes(Engine::Postgres).await;
-}
+on_both_engines!(demo_run_completes);
 
 fn with(mut body: Value, pointer: &str, value: Value) -> Value {
     *body.pointer_mut(pointer).expect("pointer exists") = value;
@@ -262,7 +252,7 @@ async fn a_runtime_refusal_is_an_error_with_its_code_and_is_recorded() {
         "{answer}"
     );
 
-    let failed = wait_for_event(&service.client, run_id, "message.send_failed").await;
+    let failed = first_of_type(&service.client, run_id, "message.send_failed").await;
     assert_eq!(failed["data"]["from"], "mallory");
     assert!(failed["data"]["errorCode"]
         .as_str()
@@ -276,26 +266,6 @@ async fn a_runtime_refusal_is_an_error_with_its_code_and_is_recorded() {
         run["status"], "running",
         "an agent's refused message does not end the run"
     );
-}
-
-async fn wait_for_event(client: &demo::Client, run_id: &str, event_type: &str) -> Value {
-    let started = std::time::Instant::now();
-    loop {
-        let (_, events) = client
-            .get(&format!("/runs/{run_id}/events?limit=1000"))
-            .await
-            .unwrap();
-        if let Some(event) = events
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["type"] == event_type)
-        {
-            return event.clone();
-        }
-        assert!(started.elapsed() < WAIT, "no {event_type} in {events}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -371,15 +341,7 @@ async fn restart_keeps_every_run_and_event(engine: Engine) {
     assert_eq!(events_after, Value::Array(outcome.events));
 }
 
-#[tokio::test]
-async fn restart_keeps_every_run_and_event_on_sqlite() {
-    restart_keeps_every_run_and_event(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn restart_keeps_every_run_and_event_on_postgres() {
-    restart_keeps_every_run_and_event(Engine::Postgres).await;
-}
+on_both_engines!(restart_keeps_every_run_and_event);
 
 #[tokio::test]
 async fn the_request_context_and_intent_reach_the_session_start() {
@@ -397,7 +359,7 @@ async fn the_request_context_and_intent_reach_the_session_start() {
         .wait_for_status(run_id, WAIT, |s| s == "running")
         .await
         .unwrap();
-    let start = wait_for_event(&service.client, run_id, "message.received").await;
+    let start = first_of_type(&service.client, run_id, "message.received").await;
     let payload = &start["data"]["payload"];
     assert_eq!(start["data"]["messageType"], "SessionStart");
     assert_eq!(payload["intent"], "decide whether to ship release 2.1");
@@ -458,4 +420,13 @@ async fn unknown_payload_fields_are_dropped_with_a_warning_and_kept() {
         json!([{"path": "kickoff[0].payload.colour", "value": "red"}])
     );
     assert_eq!(events[0]["data"]["decodedPayload"]["option"], "ship");
+}
+
+/// The run's first event of `event_type`, once there is one.
+async fn first_of_type(client: &Client, run_id: &str, event_type: &str) -> Value {
+    let events = events_until(client, run_id, event_type, WAIT).await;
+    events
+        .into_iter()
+        .find(|e| e["type"] == event_type)
+        .expect("the event waited for")
 }

@@ -12,9 +12,7 @@ use macp_control_plane::config::EmbeddedStorageKind;
 use macp_control_plane::demo::decision_request;
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{poll_until, Engine, TestDb, TestService};
-
-const WAIT: Duration = Duration::from_secs(30);
+use support::{poll_until, Engine, TestDb, TestService, WAIT};
 
 fn adversarial() -> Vec<String> {
     vec![

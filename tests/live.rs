@@ -2,25 +2,12 @@
 
 mod support;
 
-use macp_control_plane::demo::Client;
+use macp_control_plane::api_client::Client;
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::runtime_peer::multi_round_request;
 use support::sse::{seqs, SseClient};
-use support::{poll_until, Engine, TestDb};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-async fn start_run(client: &Client, request: &Value) -> String {
-    let (status, created) = client.post("/runs", request).await.unwrap();
-    assert_eq!(status, 202, "{created}");
-    let run_id = created["runId"].as_str().unwrap().to_string();
-    client
-        .wait_for_status(&run_id, WAIT, |s| s == "running")
-        .await
-        .unwrap();
-    run_id
-}
+use support::{poll_until, running, Engine, TestDb, WAIT};
 
 /// Sends `rounds` disagreeing contributions from each participant, then an
 /// agreement and the Commitment that ends the run.
@@ -62,7 +49,7 @@ async fn the_stream_starts_with_a_snapshot_then_carries_every_live_event_once() 
     let db = TestDb::new(Engine::Sqlite).await;
     let service = db.start().await;
     let url = service.url();
-    let run_id = start_run(&service.client, &multi_round_request(120_000)).await;
+    let run_id = running(&service.client, &multi_round_request(120_000)).await;
 
     let mut sse = SseClient::open(
         &format!("{url}/runs/{run_id}/stream?heartbeatMs=1000"),
@@ -123,10 +110,15 @@ async fn backfill_and_live_meet_with_no_gap_and_no_duplicate_while_ingesting() {
     let db = TestDb::new(Engine::Sqlite).await;
     let service = db.start().await;
     let url = service.url();
-    let run_id = start_run(&service.client, &multi_round_request(120_000)).await;
+    let run_id = running(&service.client, &multi_round_request(120_000)).await;
     let player = tokio::spawn(play_multi_round(Client::new(&url), run_id.clone(), 40));
-    // Join mid-flight, asking for everything after seq 3.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Join mid-flight, asking for everything after seq 3: once the player's
+    // messages are being recorded (past seq 3), while the run still runs.
+    let joined = poll_until(&service.client, &format!("/runs/{run_id}"), |run| {
+        run["lastEventSeq"].as_u64() > Some(3)
+    })
+    .await;
+    assert_eq!(joined["status"], "running", "joined after the run ended");
     let mut sse = SseClient::open(
         &format!("{url}/runs/{run_id}/stream?afterSeq=3&includeSnapshot=false"),
         None,

@@ -300,12 +300,4 @@ async fn metadata_rows(engine: Engine, url: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-#[tokio::test]
-async fn an_old_log_migrates_whole_on_sqlite() {
-    an_old_log_migrates_whole(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn an_old_log_migrates_whole_on_postgres() {
-    an_old_log_migrates_whole(Engine::Postgres).await;
-}
+on_both_engines!(an_old_log_migrates_whole);

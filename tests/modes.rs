@@ -5,12 +5,12 @@
 
 mod support;
 
-use macp_control_plane::demo::is_terminal;
+use macp_control_plane::api_client::is_terminal;
 use modes::{decision, handoff, multi_round, proposal, quorum, task};
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::modes::{self, Case};
-use support::{Engine, TestDb};
+use support::{events_until, Engine, TestDb};
 
 async fn drive(case: Case) {
     let db = TestDb::new(Engine::Sqlite).await;
@@ -24,7 +24,7 @@ async fn drive(case: Case) {
         .unwrap();
     assert_eq!(status, "completed", "{} {}", case.mode, case.action);
 
-    let events = wait_for_type(client, &run_id, "run.completed").await;
+    let events = events_until(client, &run_id, "run.completed", Duration::from_secs(10)).await;
     let received: Vec<&Value> = events
         .iter()
         .filter(|e| e["type"] == "message.received")
@@ -93,29 +93,6 @@ async fn drive(case: Case) {
     assert_eq!(decision["finalized"], true);
     assert_eq!(decision["outcomePositive"], case.positive);
     assert_eq!(decision["action"], case.action);
-}
-
-async fn wait_for_type(
-    client: &macp_control_plane::demo::Client,
-    run_id: &str,
-    event_type: &str,
-) -> Vec<Value> {
-    let started = std::time::Instant::now();
-    loop {
-        let (_, events) = client
-            .get(&format!("/runs/{run_id}/events?limit=1000"))
-            .await
-            .unwrap();
-        let events = events.as_array().cloned().unwrap_or_default();
-        if events.iter().any(|e| e["type"] == event_type) {
-            return events;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no {event_type}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

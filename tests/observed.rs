@@ -6,15 +6,14 @@
 
 mod support;
 
-use macp_control_plane::demo::{decision_request, is_terminal, Client};
+use macp_control_plane::api_client::{is_terminal, Client};
+use macp_control_plane::demo::decision_request;
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use macp_control_plane::service::Service;
 use serde_json::json;
 use std::time::Duration;
 use support::runtime_peer::{direct_client, send_direct, start_session_directly, MULTI_ROUND};
-use support::{poll_until, Engine, TestDb};
-
-const WAIT: Duration = Duration::from_secs(30);
+use support::{poll_until, Engine, TestDb, WAIT};
 
 fn ms(value: &serde_json::Value) -> i64 {
     aggregates::Timestamp::parse(value.as_str().unwrap())

@@ -4,50 +4,15 @@
 
 mod support;
 
-use macp_control_plane::demo::{decision_request, Client};
+use macp_control_plane::demo::decision_request;
 use serde_json::{json, Value};
-use std::time::Duration;
-use support::{count_type, poll_until, Engine, TestDb, TestService};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-async fn running_run(service: &TestService) -> String {
-    let (status, created) = service
-        .client
-        .post("/runs", &decision_request())
-        .await
-        .unwrap();
-    assert_eq!(status, 202, "{created}");
-    let run_id = created["runId"].as_str().unwrap().to_string();
-    service
-        .client
-        .wait_for_status(&run_id, WAIT, |s| s == "running")
-        .await
-        .unwrap();
-    run_id
-}
-
-async fn events_until(client: &Client, run_id: &str, event_type: &str) -> Vec<Value> {
-    let started = std::time::Instant::now();
-    loop {
-        let (_, events) = client
-            .get(&format!("/runs/{run_id}/events?limit=1000"))
-            .await
-            .unwrap();
-        let events = events.as_array().cloned().unwrap_or_default();
-        if events.iter().any(|e| e["type"] == event_type) {
-            return events;
-        }
-        assert!(started.elapsed() < WAIT, "no {event_type} in {events:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use support::{count_type, events_until, poll_until, running, Engine, TestDb, WAIT};
 
 #[tokio::test]
 async fn cancel_ends_the_run_and_the_session() {
     let db = TestDb::new(Engine::Sqlite).await;
     let service = db.start().await;
-    let run_id = running_run(&service).await;
+    let run_id = running(&service.client, &decision_request()).await;
     let (status, run) = service
         .client
         .post(
@@ -59,7 +24,7 @@ async fn cancel_ends_the_run_and_the_session() {
     assert_eq!(status, 200, "{run}");
     assert_eq!(run["status"], "cancelled");
     assert!(run["endedAt"].is_string());
-    let events = events_until(&service.client, &run_id, "run.cancelled").await;
+    let events = events_until(&service.client, &run_id, "run.cancelled", WAIT).await;
     let cancelled = events
         .iter()
         .find(|e| e["type"] == "run.cancelled")
@@ -89,7 +54,7 @@ async fn suspend_and_resume_go_through_the_runtime() {
     let db = TestDb::new(Engine::Sqlite).await;
     let service = db.start().await;
     let client = &service.client;
-    let run_id = running_run(&service).await;
+    let run_id = running(&service.client, &decision_request()).await;
 
     let (status, answer) = client
         .post(&format!("/runs/{run_id}/resume"), &json!({}))
@@ -149,7 +114,7 @@ async fn suspend_and_resume_go_through_the_runtime() {
         )
         .await
         .unwrap();
-    let events = events_until(&service.client, &run_id, "run.resumed").await;
+    let events = events_until(&service.client, &run_id, "run.resumed", WAIT).await;
     let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     let suspended = types.iter().position(|t| *t == "run.suspended").unwrap();
     let resumed = types.iter().position(|t| *t == "run.resumed").unwrap();
@@ -187,7 +152,7 @@ async fn signals_and_context_updates_are_sent_and_recorded() {
     let db = TestDb::new(Engine::Sqlite).await;
     let service = db.start().await;
     let client = &service.client;
-    let run_id = running_run(&service).await;
+    let run_id = running(&service.client, &decision_request()).await;
 
     let body = json!({"from": "risk-analyst", "to": ["coordinator"], "messageType": "Signal",
                       "signalType": "risk.flag", "severity": "high", "confidence": 0.8,

@@ -7,15 +7,14 @@
 
 mod support;
 
-use macp_control_plane::demo::{decision_request, is_terminal};
+use macp_control_plane::api_client::is_terminal;
+use macp_control_plane::demo::decision_request;
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use serde_json::json;
 use sqlx::Connection;
 use std::time::Duration;
 use support::runtime_peer::{direct_client, start_session_directly, MULTI_ROUND};
-use support::{poll_until, Engine, TestDb, TestService};
-
-const WAIT: Duration = Duration::from_secs(30);
+use support::{poll_until, Engine, TestDb, TestService, WAIT};
 
 async fn refused_alike(engine: Engine) -> Vec<(u16, String)> {
     let db = TestDb::new(engine).await;
@@ -118,15 +117,7 @@ async fn runtime_sent_nul(engine: Engine) {
     );
 }
 
-#[tokio::test]
-async fn a_runtime_sent_nul_stops_no_projector_on_sqlite() {
-    runtime_sent_nul(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_runtime_sent_nul_stops_no_projector_on_postgres() {
-    runtime_sent_nul(Engine::Postgres).await;
-}
+on_both_engines!(a_runtime_sent_nul_stops_no_projector => runtime_sent_nul);
 
 /// Runs `sql` on the test database directly (what an operator or a broken
 /// disk would do to the service's tables).
@@ -220,12 +211,4 @@ async fn stall_is_reported_and_recovers(engine: Engine) {
     assert_eq!(status, "running");
 }
 
-#[tokio::test]
-async fn a_stalled_projector_is_reported_and_recovers_on_sqlite() {
-    stall_is_reported_and_recovers(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_stalled_projector_is_reported_and_recovers_on_postgres() {
-    stall_is_reported_and_recovers(Engine::Postgres).await;
-}
+on_both_engines!(a_stalled_projector_is_reported_and_recovers => stall_is_reported_and_recovers);

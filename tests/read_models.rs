@@ -4,24 +4,16 @@
 
 mod support;
 
-use macp_control_plane::demo::{self, decision_request, Client};
+use macp_control_plane::api_client::Client;
+use macp_control_plane::demo::{self, decision_request};
 use serde_json::{json, Value};
-use std::time::Duration;
-use support::{poll_until, Engine, TestDb};
+use support::{poll_until, running, Engine, TestDb};
 
-const WAIT: Duration = Duration::from_secs(30);
-
-async fn running(client: &Client, tags: &[&str]) -> String {
+/// A decision run tagged `tags`, running.
+async fn running_tagged(client: &Client, tags: &[&str]) -> String {
     let mut request = decision_request();
     request["execution"]["tags"] = json!(tags);
-    let (status, created) = client.post("/runs", &request).await.unwrap();
-    assert_eq!(status, 202, "{created}");
-    let run_id = created["runId"].as_str().unwrap().to_string();
-    client
-        .wait_for_status(&run_id, WAIT, |s| s == "running")
-        .await
-        .unwrap();
-    run_id
+    running(client, &request).await
 }
 
 fn ids(page: &Value) -> Vec<String> {
@@ -39,8 +31,8 @@ async fn read_side_over_real_runs(engine: Engine) {
     let client = &service.client;
     let done = demo::run(&service.url()).await.unwrap();
     let completed = done.run_id.clone();
-    let live = running(client, &["blue", "batch"]).await;
-    let cancelled = running(client, &["red"]).await;
+    let live = running_tagged(client, &["blue", "batch"]).await;
+    let cancelled = running_tagged(client, &["red"]).await;
     client
         .post(&format!("/runs/{cancelled}/cancel"), &json!({}))
         .await
@@ -337,12 +329,4 @@ async fn read_side_over_real_runs(engine: Engine) {
     assert_eq!(after, before);
 }
 
-#[tokio::test]
-async fn the_read_side_answers_the_contract_on_sqlite() {
-    read_side_over_real_runs(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn the_read_side_answers_the_contract_on_postgres() {
-    read_side_over_real_runs(Engine::Postgres).await;
-}
+on_both_engines!(the_read_side_answers_the_contract => read_side_over_real_runs);

@@ -14,9 +14,7 @@ use macp_control_plane::store::EventStore;
 use serde_json::json;
 use sqlx::{AnyConnection, Connection, Row};
 use std::time::Duration;
-use support::{Engine, TestDb};
-
-const WAIT: Duration = Duration::from_secs(30);
+use support::{Engine, TestDb, WAIT};
 
 /// Every row of every read-model table, in a fixed order, as text.
 async fn dump_read_models(url: &str) -> Vec<String> {
@@ -148,12 +146,4 @@ async fn rebuilt_models_equal_live_ones(engine: Engine) {
     assert!(unknown.to_string().contains("run_state"), "{unknown}");
 }
 
-#[tokio::test]
-async fn rebuilt_models_equal_live_ones_on_sqlite() {
-    rebuilt_models_equal_live_ones(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn rebuilt_models_equal_live_ones_on_postgres() {
-    rebuilt_models_equal_live_ones(Engine::Postgres).await;
-}
+on_both_engines!(rebuilt_models_equal_live_ones);

@@ -4,7 +4,8 @@
 
 mod support;
 
-use macp_control_plane::demo::{decision_request, is_terminal, Client};
+use macp_control_plane::api_client::{is_terminal, Client};
+use macp_control_plane::demo::decision_request;
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use macp_control_plane::service::Service;
 use macp_control_plane::store::chain_report;
@@ -15,9 +16,8 @@ use support::runtime_peer::{
     assert_recorded_exactly_once, direct_client, multi_round_request, send_direct,
     start_session_directly, FaultProxy, MULTI_ROUND,
 };
-use support::{Engine, TestDb};
+use support::{Engine, TestDb, PROCESS_WAIT};
 
-const WAIT: Duration = Duration::from_secs(60);
 const DECISION: &str = "macp.mode.decision.v1";
 
 #[tokio::test]
@@ -34,7 +34,7 @@ async fn a_dropped_stream_resumes_after_the_last_recorded_envelope() {
     let (_, created) = client.post("/runs", &decision_request()).await.unwrap();
     let run_id = created["runId"].as_str().unwrap().to_string();
     client
-        .wait_for_status(&run_id, WAIT, |s| s == "running")
+        .wait_for_status(&run_id, PROCESS_WAIT, |s| s == "running")
         .await
         .unwrap();
     client
@@ -85,7 +85,7 @@ async fn a_dropped_stream_resumes_after_the_last_recorded_envelope() {
     .await;
 
     let status = client
-        .wait_for_status(&run_id, WAIT, is_terminal)
+        .wait_for_status(&run_id, PROCESS_WAIT, is_terminal)
         .await
         .unwrap();
     assert_eq!(status, "completed");
@@ -129,7 +129,7 @@ async fn a_killed_control_plane_resumes_its_runs_losing_and_doubling_nothing() {
     assert_eq!(status, 202, "{created}");
     let run_id = created["runId"].as_str().unwrap().to_string();
     client
-        .wait_for_status(&run_id, WAIT, |s| s == "running")
+        .wait_for_status(&run_id, PROCESS_WAIT, |s| s == "running")
         .await
         .unwrap();
 
@@ -180,7 +180,7 @@ async fn a_killed_control_plane_resumes_its_runs_losing_and_doubling_nothing() {
         .await
         .unwrap();
     let status = client
-        .wait_for_status(&run_id, WAIT, is_terminal)
+        .wait_for_status(&run_id, PROCESS_WAIT, is_terminal)
         .await
         .unwrap();
     assert_eq!(status, "completed");
@@ -226,7 +226,7 @@ async fn discovery_follows_a_session_the_control_plane_did_not_start() {
         .await;
     }
     let status = client
-        .wait_for_status(&session_id, WAIT, |s| s == "running")
+        .wait_for_status(&session_id, PROCESS_WAIT, |s| s == "running")
         .await
         .unwrap();
     assert_eq!(
@@ -247,7 +247,7 @@ async fn discovery_follows_a_session_the_control_plane_did_not_start() {
     .await;
     assert_eq!(
         client
-            .wait_for_status(&session_id, WAIT, is_terminal)
+            .wait_for_status(&session_id, PROCESS_WAIT, is_terminal)
             .await
             .unwrap(),
         "completed"

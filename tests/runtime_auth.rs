@@ -4,6 +4,7 @@
 
 mod support;
 
+use macp_control_plane::api_client::Client;
 use macp_control_plane::config::RuntimeAuth;
 use macp_control_plane::demo;
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage, RuntimeSecurity};
@@ -63,7 +64,7 @@ async fn the_control_plane_runs_a_session_over_tls_with_a_token_per_sender() {
 
     // A sender the control plane holds no token for is refused before any
     // call is made, not sent in dev mode.
-    let client = demo::Client::new(&url);
+    let client = Client::new(&url);
     let (_, created) = client
         .post("/runs", &demo::decision_request())
         .await

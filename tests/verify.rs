@@ -11,6 +11,7 @@ mod support;
 use aggregates::{RunEvent, Timestamp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use macp_control_plane::api_client::Client;
 use macp_control_plane::demo;
 use macp_control_plane::runtime::embedded::{
     EmbeddedRuntime, EmbeddedStorage, ReceiptKey, RuntimeSecurity,
@@ -259,15 +260,7 @@ async fn an_archive_verifies_offline(engine: Engine) {
     assert!(printed.contains("not a run archive"), "{printed}");
 }
 
-#[tokio::test]
-async fn an_archive_verifies_offline_on_sqlite() {
-    an_archive_verifies_offline(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn an_archive_verifies_offline_on_postgres() {
-    an_archive_verifies_offline(Engine::Postgres).await;
-}
+on_both_engines!(an_archive_verifies_offline);
 
 /// A runtime that signs receipts (a key made here): the run's receipt is
 /// fetched, checked and recorded with its end; the run state, the
@@ -388,15 +381,7 @@ async fn a_signed_receipt_is_kept_and_verifies(engine: Engine) {
     assert_eq!(report["chain"]["firstBad"]["position"], forged);
 }
 
-#[tokio::test]
-async fn a_signed_receipt_is_kept_and_verifies_on_sqlite() {
-    a_signed_receipt_is_kept_and_verifies(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_signed_receipt_is_kept_and_verifies_on_postgres() {
-    a_signed_receipt_is_kept_and_verifies(Engine::Postgres).await;
-}
+on_both_engines!(a_signed_receipt_is_kept_and_verifies);
 
 /// A run that goes on while it is verified verifies every time: each
 /// stored model is compared with the fold of the stream up to the
@@ -407,7 +392,7 @@ async fn a_run_in_progress_verifies(engine: Engine) {
     let client = &service.client;
     let run_id = running(client, &multi_round_request(120_000)).await;
     let sending = {
-        let client = demo::Client::new(&service.url());
+        let client = Client::new(&service.url());
         let run_id = run_id.clone();
         tokio::spawn(async move {
             for i in 0..30 {
@@ -432,15 +417,7 @@ async fn a_run_in_progress_verifies(engine: Engine) {
     assert!(verified > 0, "verified while the run went on");
 }
 
-#[tokio::test]
-async fn a_run_in_progress_verifies_on_sqlite() {
-    a_run_in_progress_verifies(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_run_in_progress_verifies_on_postgres() {
-    a_run_in_progress_verifies(Engine::Postgres).await;
-}
+on_both_engines!(a_run_in_progress_verifies);
 
 /// Two store handles (two instances) append to one stream at once, each
 /// retrying on a version conflict: every append lands, and the chain over
@@ -474,22 +451,6 @@ async fn concurrent_appenders_keep_the_chain_exact(engine: Engine) {
     assert_eq!(report.events, 40);
 }
 
-#[tokio::test]
-async fn concurrent_appenders_keep_the_chain_exact_on_sqlite() {
-    concurrent_appenders_keep_the_chain_exact(Engine::Sqlite).await;
-}
+on_both_engines!(concurrent_appenders_keep_the_chain_exact);
 
-#[tokio::test]
-async fn concurrent_appenders_keep_the_chain_exact_on_postgres() {
-    concurrent_appenders_keep_the_chain_exact(Engine::Postgres).await;
-}
-
-#[tokio::test]
-async fn a_run_verifies_and_a_changed_byte_is_found_on_sqlite() {
-    a_run_verifies_and_a_changed_byte_is_found(Engine::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_run_verifies_and_a_changed_byte_is_found_on_postgres() {
-    a_run_verifies_and_a_changed_byte_is_found(Engine::Postgres).await;
-}
+on_both_engines!(a_run_verifies_and_a_changed_byte_is_found);

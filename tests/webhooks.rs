@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
+use macp_control_plane::api_client::Client;
 use macp_control_plane::demo;
 use macp_control_plane::service::Service;
 use serde_json::{json, Value};
@@ -19,10 +20,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{Engine, TestDb};
+use support::{poll_until, Engine, TestDb, WAIT};
 
 const SECRET: &str = "a-webhook-secret-of-some-length";
-const WAIT: Duration = Duration::from_secs(30);
 
 /// One delivery as the receiver saw it.
 #[derive(Debug, Clone)]
@@ -204,7 +204,7 @@ async fn run_events_are_delivered_signed_and_retried_after_failures() {
     config.webhook_retry_base_ms = 50;
     let service = Service::start(&config).await.unwrap();
     let base = format!("http://{}", service.address);
-    let client = demo::Client::new(&base);
+    let client = Client::new(&base);
     let (status, hook) = client
         .post(
             "/webhooks",
@@ -254,7 +254,7 @@ async fn queued_deliveries_survive_a_restart_of_the_control_plane() {
     drop(socket);
     let service = Service::start(&config).await.unwrap();
     let base = format!("http://{}", service.address);
-    let client = demo::Client::new(&base);
+    let client = Client::new(&base);
     let (_, hook) = client
         .post(
             "/webhooks",
@@ -290,8 +290,16 @@ async fn queued_deliveries_survive_a_restart_of_the_control_plane() {
     let _server = receiver.serve(socket).await;
     let service = Service::start(&config).await.unwrap();
     let accepted = receiver.wait_for(2).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once the outbox marks both delivered, nothing more is sent: a
+    // duplicate would have arrived by then.
+    let client = Client::new(&format!("http://{}", service.address));
+    poll_until(&client, &format!("/webhooks/{hook_id}/deliveries"), |d| {
+        d.as_array()
+            .is_some_and(|d| d.len() == 2 && d.iter().all(|d| d["status"] == "delivered"))
+    })
+    .await;
     check_deliveries(&receiver.accepted(), &outcome.run_id);
     assert_eq!(accepted.len(), 2);
+    assert_eq!(receiver.accepted().len(), 2, "each event arrives once");
     drop(service);
 }

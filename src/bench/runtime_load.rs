@@ -18,7 +18,7 @@ pub use ingest::ingest;
 pub use reads::reads;
 
 use super::server::ServerProcess;
-use crate::demo::Client;
+use crate::api_client::Client;
 use crate::runtime::pb::{Envelope, SessionStartPayload};
 use crate::runtime::{Credentials, RuntimeClient, MACP_VERSION};
 use anyhow::{bail, Context};

@@ -9,12 +9,13 @@ pub mod runtime_peer;
 pub mod shapes;
 pub mod sse;
 
+use macp_control_plane::api_client::Client;
 use macp_control_plane::config::{Config, EmbeddedStorageKind, LogFormat};
-use macp_control_plane::demo::Client;
 use macp_control_plane::service::Service;
 use macp_control_plane::store::EventStore;
 use sqlx::Connection;
 use std::path::PathBuf;
+use std::time::Duration;
 use tempfile::TempDir;
 
 /// Which engine a test runs on.
@@ -119,19 +120,82 @@ pub async fn poll_until(
     }
 }
 
+/// How long a test waits for the service in its own process to get
+/// somewhere (a run to run, a read model to catch up) before it fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+/// The same, where the service runs as processes of its own that are
+/// killed and started again.
+pub const PROCESS_WAIT: Duration = Duration::from_secs(60);
+/// The same, where recovery (after a fault) or agents in processes of their
+/// own (Python) stand between the test and the result.
+pub const RECOVERY_WAIT: Duration = Duration::from_secs(90);
+
 /// Submits `request` (`POST /runs`, expecting 202) and waits until the run
 /// is running; answers its id.
 pub async fn running(client: &Client, request: &serde_json::Value) -> String {
+    running_within(client, request, WAIT).await
+}
+
+/// As [`running`], waiting `wait` at most.
+pub async fn running_within(
+    client: &Client,
+    request: &serde_json::Value,
+    wait: Duration,
+) -> String {
     let (status, created) = client.post("/runs", request).await.expect("POST /runs");
     assert_eq!(status, 202, "{created}");
     let run_id = created["runId"].as_str().expect("runId").to_string();
     client
-        .wait_for_status(&run_id, std::time::Duration::from_secs(30), |s| {
-            s == "running"
-        })
+        .wait_for_status(&run_id, wait, |s| s == "running")
         .await
         .expect("the run runs");
     run_id
+}
+
+/// The run's canonical events once one of type `event_type` is among them
+/// (waiting `wait` at most).
+pub async fn events_until(
+    client: &Client,
+    run_id: &str,
+    event_type: &str,
+    wait: Duration,
+) -> Vec<serde_json::Value> {
+    let started = std::time::Instant::now();
+    loop {
+        let (_, events) = client
+            .get(&format!("/runs/{run_id}/events?limit=1000"))
+            .await
+            .expect("GET events");
+        let events = events.as_array().cloned().unwrap_or_default();
+        if events.iter().any(|e| e["type"] == event_type) {
+            return events;
+        }
+        assert!(started.elapsed() < wait, "no {event_type} in {events:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two tests of each `scenario(engine)`, `scenario::on_sqlite` and
+/// `scenario::on_postgres` (or `name::on_…` for `name => scenario`): the
+/// behaviour both engines must share.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident => $scenario:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn on_sqlite() {
+                super::$scenario($crate::support::Engine::Sqlite).await;
+            }
+
+            #[tokio::test]
+            async fn on_postgres() {
+                super::$scenario($crate::support::Engine::Postgres).await;
+            }
+        }
+    )+};
+    ($($scenario:ident),+ $(,)?) => {
+        $crate::on_both_engines!($($scenario => $scenario),+);
+    };
 }
 
 /// How many items of a JSON array have `type == event_type`.

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use macp_control_plane::demo::Client;
+use macp_control_plane::api_client::Client;
 use serde_json::{json, Value};
 use std::time::Duration;
 
