@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` for the map. The run aggregate lives in the
 //! `aggregates` crate, the read-model folds in the `projections` crate.
 
+#![warn(clippy::wildcard_enum_match_arm)]
 pub mod api_client;
 pub mod archive;
 pub mod audit;

@@ -157,7 +157,6 @@ impl Service {
                 live,
                 sse_heartbeat_ms: config.stream_sse_heartbeat_ms,
                 http_metrics: Default::default(),
-                strict_payload_fields: config.strict_payload_fields,
                 projector_health,
             },
             guard,

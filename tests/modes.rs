@@ -10,7 +10,7 @@ use modes::{decision, handoff, multi_round, proposal, quorum, task};
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::modes::{self, Case};
-use support::{events_until, Engine, TestDb};
+use support::{events_until, Engine, TestDb, WAIT};
 
 async fn drive(case: Case) {
     let db = TestDb::new(Engine::Sqlite).await;
@@ -19,7 +19,7 @@ async fn drive(case: Case) {
     let run_id = modes::start(client, &case).await;
     modes::play(client, &run_id, &case).await;
     let status = client
-        .wait_for_status(&run_id, Duration::from_secs(30), is_terminal)
+        .wait_for_status(&run_id, WAIT, is_terminal)
         .await
         .unwrap();
     assert_eq!(status, "completed", "{} {}", case.mode, case.action);

@@ -30,6 +30,8 @@ async fn a_session_that_ran_unwatched_keeps_its_own_times_and_id() {
     // The runtime's other session-id form: base64url, 22+ characters.
     let session_id = format!("obs_{}", uuid::Uuid::new_v4().simple());
     start_session_directly(&direct, &session_id, MULTI_ROUND, "outside job").await;
+    // Time passes between the session's steps (only the clock can make it
+    // pass), so that each recorded time can be told from the others.
     tokio::time::sleep(Duration::from_millis(200)).await;
     for sender in ["alice", "bob"] {
         send_direct(

@@ -71,9 +71,7 @@ async fn the_control_plane_runs_a_session_over_tls_with_a_token_per_sender() {
         .unwrap();
     let run_id = created["runId"].as_str().unwrap();
     client
-        .wait_for_status(run_id, std::time::Duration::from_secs(30), |s| {
-            s == "running"
-        })
+        .wait_for_status(run_id, support::WAIT, |s| s == "running")
         .await
         .unwrap();
     let body = json!({"from": "mallory", "messageType": "Evaluation",

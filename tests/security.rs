@@ -162,6 +162,8 @@ async fn the_api_is_guarded_and_says_why_it_refuses() {
         "macp_http_requests_total{method=\"GET\",route=\"/runs\",status=\"401\"} 2",
         "macp_http_requests_total{method=\"POST\",route=\"/runs\",status=\"202\"} 1",
         "macp_http_request_duration_seconds_count{method=\"POST\",route=\"/runs\"} 1",
+        // The 0.0.4 text format names a counter by its samples.
+        "# TYPE macp_http_requests_total counter",
         "macp_runtime_calls_total{call=\"send\",outcome=\"ok\"}",
         "macp_projector_lag_events{projector=\"run_state\"}",
         "macp_envelopes_recorded_total",

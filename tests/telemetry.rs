@@ -95,7 +95,7 @@ async fn spans_about_a_run_are_exported_in_the_runs_trace() {
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(30),
+            started.elapsed() < support::WAIT,
             "spans in the run's trace {trace_id}: {in_trace:?}; all: {:?}",
             spans.lock().unwrap()
         );

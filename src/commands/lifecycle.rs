@@ -59,8 +59,7 @@ impl Commands {
             .ok_or_else(|| AppError::run_not_found(run_id))?;
         // The aggregate's own rule, asked before the runtime is: a change
         // the run would refuse must not reach the session either.
-        let command = change.command(reason.clone());
-        if decide(&state, &command).is_err() {
+        if decide(&state, &change.command(reason.clone())).is_err() {
             return Err(AppError::InvalidTransition(format!(
                 "run is {status}; it cannot become {}",
                 change.target()
@@ -71,7 +70,7 @@ impl Commands {
         // runtime.
         if let (Some(session_id), Some(initiator)) = (&state.session_id, &state.initiator) {
             let runtime = self.runtime();
-            let why = reason.unwrap_or_default();
+            let why = reason.clone().unwrap_or_default();
             let answer = match change {
                 Change::Cancel => runtime.cancel_session(initiator, session_id, &why).await,
                 Change::Suspend => runtime.suspend_session(initiator, session_id, &why).await,
@@ -86,6 +85,8 @@ impl Commands {
                 return Err(self.already_ended(run_id, ended).await);
             }
         }
+        // Stamped now, after the runtime's answer: the change happened then.
+        let command = change.command(reason);
         let seq = match self.repo.execute_as(actor, run_id, command).await {
             Ok(_) => self.repo.load(run_id).await?.last_seq,
             // The driver saw the runtime's change first and recorded it.

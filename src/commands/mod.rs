@@ -7,8 +7,9 @@
 //! `runs` starts, clones, archives and deletes runs; `lifecycle` cancels,
 //! suspends and resumes them; `messages` sends messages, signals and
 //! context updates into a live run; `artifacts` registers what a run
-//! produced; `operations` changes what is not a run (webhooks, runtime
-//! policies, the circuit breaker) and records who did.
+//! produced; `webhooks` and `operations` change what is not a run (webhook
+//! subscriptions; runtime policies and the circuit breaker) and record who
+//! did.
 
 pub mod artifacts;
 pub mod lifecycle;

@@ -48,17 +48,13 @@ impl Commands {
                 "must not be empty (a mode name, or \"*\")",
             ));
         }
-        let rules = match &policy.rules {
-            Value::String(text) => text.clone(),
-            Value::Object(_) => policy.rules.to_string(),
-            _ => {
-                errors.push(FieldError::new(
-                    "rules",
-                    "must be a JSON object (or a string holding one)",
-                ));
-                String::new()
-            }
-        };
+        let rules = rules_text(&policy.rules).unwrap_or_else(|| {
+            errors.push(FieldError::new(
+                "rules",
+                "must be a JSON object (or a string holding one)",
+            ));
+            String::new()
+        });
         if !errors.is_empty() {
             return Err(AppError::validation(errors));
         }
@@ -106,5 +102,17 @@ impl Commands {
         )
         .await;
         report
+    }
+}
+
+/// A policy's rules as the runtime takes them, a JSON text: a string as
+/// it is, an object as its JSON; `None` for any other JSON value.
+// serde_json's `Value`: a string or an object, and nothing else.
+#[allow(clippy::wildcard_enum_match_arm)]
+fn rules_text(rules: &Value) -> Option<String> {
+    match rules {
+        Value::String(text) => Some(text.clone()),
+        Value::Object(_) => Some(rules.to_string()),
+        _ => None,
     }
 }

@@ -27,6 +27,7 @@ pub struct RunStarted {
 
 /// `POST /runs/:id/clone`'s changes to the stored request.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = CloneBody)]
 pub struct CloneChanges {
     #[serde(default)]
     pub tags: Option<Vec<String>>,
@@ -43,7 +44,7 @@ impl Commands {
         request: ExecutionRequest,
     ) -> Result<RunStarted, AppError> {
         let mut errors = request.validate();
-        let (payload_errors, warnings) = payload_findings(&request, self.strict_payload_fields);
+        let (payload_errors, warnings) = self.payload_findings(&request);
         errors.extend(payload_errors);
         if !errors.is_empty() {
             return Err(AppError::validation(errors));
@@ -134,6 +135,17 @@ impl Commands {
         wait_for_run_models(&self.store).await
     }
 
+    /// Kickoff and context payloads that cannot be encoded (errors), and
+    /// the unknown fields of their `proto` payloads: warnings (they are
+    /// dropped, and kept on `message.sent`), or errors when the service
+    /// refuses unknown fields (`STRICT_PAYLOAD_FIELDS`).
+    pub fn payload_findings(
+        &self,
+        request: &ExecutionRequest,
+    ) -> (Vec<FieldError>, Vec<FieldError>) {
+        payload_findings(request, self.strict_payload_fields)
+    }
+
     /// Whether `key` belonged to `run_id`, a deleted run, and is free again:
     /// a request repeated after its run was deleted makes a new run rather
     /// than answering with a run that no longer exists.
@@ -158,10 +170,8 @@ impl Commands {
     }
 }
 
-/// Kickoff and context payloads that cannot be encoded (errors), and the
-/// unknown fields of their `proto` payloads: warnings (they are dropped,
-/// and kept on `message.sent`), or errors when `strict`.
-pub fn payload_findings(
+/// [`Commands::payload_findings`], unknown fields refused when `strict`.
+fn payload_findings(
     request: &ExecutionRequest,
     strict: bool,
 ) -> (Vec<FieldError>, Vec<FieldError>) {

@@ -17,7 +17,8 @@ use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 /// Routes that answer without a key: probes and scrapes.
@@ -154,11 +155,16 @@ pub async fn explain_payload_too_large(request: Request, next: Next) -> Response
 /// equivalent): `rate` requests a second, at most `burst` at once.
 pub struct RateLimiter {
     limiter: DefaultKeyedRateLimiter<String>,
+    /// When idle clients were last forgotten: a scan of every client, so
+    /// at most once a second, however many requests arrive.
+    pruned: Mutex<Instant>,
 }
 
 /// Clients remembered at most; past it idle clients (whose limit is whole
 /// again) are forgotten.
 const MAX_CLIENTS: usize = 10_000;
+/// How often idle clients are forgotten at most.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(1);
 
 impl RateLimiter {
     /// `rate` and `burst` of 0 count as 1 (the caller turns a 0 rate into
@@ -168,6 +174,7 @@ impl RateLimiter {
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         RateLimiter {
             limiter: governor::RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            pruned: Mutex::new(Instant::now()),
         }
     }
 
@@ -175,7 +182,14 @@ impl RateLimiter {
     /// (at least 1) until one is admitted again.
     pub fn take(&self, client: &str) -> Result<(), u64> {
         if self.limiter.len() >= MAX_CLIENTS {
-            self.limiter.retain_recent();
+            let mut pruned = self
+                .pruned
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if pruned.elapsed() >= PRUNE_INTERVAL {
+                self.limiter.retain_recent();
+                *pruned = Instant::now();
+            }
         }
         self.limiter
             .check_key(&client.to_string())

@@ -81,6 +81,7 @@ pub async fn run_batch(
         results.push(match outcome {
             Ok(()) => json!({"runId": id, "ok": true}),
             Err(error) => {
+                error.log_if_internal();
                 let (_, code) = error.status_and_code();
                 json!({"runId": id, "ok": false, "error": error.client_message(), "errorCode": code})
             }

@@ -70,6 +70,8 @@ pub const NUL_REFUSED: &str = "must not contain the NUL character (U+0000)";
 
 /// The path (`session.metadata.intent`, `kickoff[0].to[1]`) of the first
 /// string or object key in `value` that holds U+0000.
+// serde_json's `Value`: only strings, arrays and objects can hold text.
+#[allow(clippy::wildcard_enum_match_arm)]
 fn nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
     let join = |key: &str| {
         if path.is_empty() {

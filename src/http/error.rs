@@ -124,12 +124,21 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// Logs the service's own failure, whose detail the client is not
+    /// told: wherever such an error is answered (a response, a batch's
+    /// result), the log has it.
+    pub fn log_if_internal(&self) {
+        if self.status_and_code().0 == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self, "internal error");
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %self, "internal error");
-        }
+        self.log_if_internal();
         let mut body = json!({
             "statusCode": status.as_u16(),
             "errorCode": code,

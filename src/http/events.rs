@@ -17,7 +17,7 @@ use utoipa::IntoParams;
 /// `GET /events`' query: text, each value checked by the handler.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct EventsParams {
     /// Run id
     run_id: Option<String>,

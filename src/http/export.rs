@@ -176,6 +176,7 @@ pub async fn bundle(
     let mut raw = Vec::new();
     let mut receipt = Value::Null;
     for stored in app.store.read_stream(run_id, 0).await? {
+        #[allow(clippy::wildcard_enum_match_arm)]
         match stored.event {
             RunEvent::DecisionReceiptRecorded {
                 receipt: recorded, ..
@@ -193,6 +194,8 @@ pub async fn bundle(
                 received_at,
             } if options.raw && raw.len() < options.event_limit => raw
                 .push(json!({"ordinal": ordinal, "envelope": envelope, "receivedAt": received_at})),
+            // The bundle holds the receipt, canonical events and raw
+            // envelopes, and no more of either kind than asked for.
             _ => {}
         }
     }

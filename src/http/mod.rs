@@ -56,8 +56,6 @@ pub struct AppState {
     /// Default interval of SSE heartbeats.
     pub sse_heartbeat_ms: u64,
     pub http_metrics: prometheus::HttpMetrics,
-    /// Unknown fields of `proto` payloads are refused rather than dropped.
-    pub strict_payload_fields: bool,
     /// Whether the projectors keep up (`/readyz`, `/metrics`).
     pub projector_health: crate::projector::ProjectorHealth,
 }

@@ -135,13 +135,43 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Appends a registry's text, without OpenMetrics' closing `# EOF` line
-/// (other text follows, and the exposition is Prometheus' 0.0.4 format).
+/// Appends a registry's text in Prometheus' 0.0.4 format (what the web
+/// console and older scrapers parse; `GET /metrics` always answered it).
 fn append(out: &mut String, registry: &Registry) {
     let mut text = String::new();
     if encode(&mut text, registry).is_ok() {
-        out.push_str(text.trim_end_matches("# EOF\n"));
+        out.push_str(&text_format(&text));
     }
+}
+
+/// prometheus-client's OpenMetrics text as the 0.0.4 text format: a
+/// counter's `# HELP` and `# TYPE` lines name its samples (`x_total`),
+/// where OpenMetrics names the family (`x`), and no closing `# EOF`.
+fn text_format(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines().filter(|line| *line != "# EOF") {
+        let comment = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|prefix| Some((prefix, line.strip_prefix(prefix)?)));
+        match comment {
+            Some((prefix, rest)) => {
+                let name = rest.split(' ').next().unwrap_or_default();
+                text.push_str(prefix);
+                text.push_str(name);
+                if counters.contains(&name) {
+                    text.push_str("_total");
+                }
+                text.push_str(&rest[name.len()..]);
+            }
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    text
 }
 
 /// A gauge holding `value` now.
@@ -232,4 +262,20 @@ async fn scraped(app: &AppState) -> Registry {
         lags,
     );
     registry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_named_by_their_samples_and_nothing_follows() {
+        let openmetrics = "# HELP macp_x Things.\n# TYPE macp_x counter\nmacp_x_total 3\n\
+                           # HELP macp_y Now.\n# TYPE macp_y gauge\nmacp_y 1\n# EOF\n";
+        assert_eq!(
+            text_format(openmetrics),
+            "# HELP macp_x_total Things.\n# TYPE macp_x_total counter\nmacp_x_total 3\n\
+             # HELP macp_y Now.\n# TYPE macp_y gauge\nmacp_y 1\n"
+        );
+    }
 }

@@ -6,7 +6,7 @@ use super::access::Caller;
 use super::body::{parse_json, run_id};
 use super::error::{AppError, Problem};
 use super::AppState;
-use crate::commands::runs::{payload_findings, CloneChanges, RunStarted};
+use crate::commands::runs::{CloneChanges, RunStarted};
 use crate::error::finding_lines;
 use crate::queries::{read_model_json, visible_summary};
 use aggregates::{ExecutionRequest, FieldError};
@@ -70,7 +70,7 @@ pub async fn validate(State(app): State<AppState>, body: Bytes) -> Result<Json<V
         Err(refusal) => return Ok(Json(verdict(refusal.findings(), Vec::new(), Value::Null))),
     };
     let mut errors = request.validate();
-    let (payload_errors, mut warnings) = payload_findings(&request, app.strict_payload_fields);
+    let (payload_errors, mut warnings) = app.commands.payload_findings(&request);
     errors.extend(payload_errors);
     let runtime = app.ingestion.runtime();
     let runtime_view = match runtime.handshake().await {

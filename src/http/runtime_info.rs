@@ -23,6 +23,7 @@ use utoipa::IntoParams;
     tag = "runtime",
     responses(
         (status = 200, description = "The runtime manifest", body = serde_json::Value),
+        (status = 502, description = "The runtime refused (its code in `errors`; other codes answer by what they mean, see `Problem`)", body = Problem),
         (status = 503, description = "The runtime is unavailable", body = Problem),
     )
 )]
@@ -38,6 +39,7 @@ pub async fn manifest(State(app): State<AppState>) -> Result<Json<Value>, AppErr
     tag = "runtime",
     responses(
         (status = 200, description = "Modes the runtime supports", body = serde_json::Value),
+        (status = 502, description = "The runtime refused (its code in `errors`; other codes answer by what they mean, see `Problem`)", body = Problem),
         (status = 503, description = "The runtime is unavailable", body = Problem),
     )
 )]
@@ -57,6 +59,7 @@ pub async fn modes(State(app): State<AppState>) -> Result<Json<Vec<Value>>, AppE
     tag = "runtime",
     responses(
         (status = 200, description = "The runtime roots", body = serde_json::Value),
+        (status = 502, description = "The runtime refused (its code in `errors`; other codes answer by what they mean, see `Problem`)", body = Problem),
         (status = 503, description = "The runtime is unavailable", body = Problem),
     )
 )]
@@ -118,6 +121,7 @@ pub struct PoliciesParams {
     params(PoliciesParams),
     responses(
         (status = 200, description = "Registered policies", body = serde_json::Value),
+        (status = 502, description = "The runtime refused (its code in `errors`; other codes answer by what they mean, see `Problem`)", body = Problem),
         (status = 503, description = "The runtime is unavailable", body = Problem),
     )
 )]

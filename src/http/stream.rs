@@ -145,7 +145,10 @@ pub async fn stream(
                             yield deleted_event(run_id);
                             break;
                         }
-                        _ => {}
+                        // Sent already (read back while catching up); or a
+                        // snapshot not asked for, or not the state after
+                        // this subscriber's last event.
+                        FeedItem::Event { .. } | FeedItem::Snapshot { .. } => {}
                     },
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(%run_id, missed, "stream: subscriber lagged; re-reading from the store");

@@ -89,6 +89,8 @@ fn metadata_text(summary: &RunSummary, key: &str) -> Option<String> {
 
 /// What `search` matches: the run's id, mode, runtime, tags, source and
 /// metadata values, lowercased.
+// serde_json's `Value`: a string is its text, anything else its JSON.
+#[allow(clippy::wildcard_enum_match_arm)]
 fn searchable(summary: &RunSummary) -> String {
     let mut words = vec![
         summary.id.map(|id| id.to_string()).unwrap_or_default(),

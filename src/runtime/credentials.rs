@@ -73,7 +73,9 @@ impl Credentials {
                 observer: Some(token),
                 ..
             } => Ok(token.clone()),
-            _ => self.bearer_for(fallback),
+            Credentials::Tokens { observer: None, .. } | Credentials::Dev => {
+                self.bearer_for(fallback)
+            }
         }
     }
 }

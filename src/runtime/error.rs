@@ -35,6 +35,8 @@ impl RuntimeError {
 }
 
 impl From<tonic::Status> for RuntimeError {
+    // tonic's `Code`: the statuses named here, and the rest by name.
+    #[allow(clippy::wildcard_enum_match_arm)]
     fn from(status: tonic::Status) -> Self {
         use tonic::Code;
         let message = status.message().to_string();
@@ -53,6 +55,7 @@ impl From<tonic::Status> for RuntimeError {
                 RuntimeError::refused(RefusalCode::SessionAlreadyExists, message)
             }
             Code::Unimplemented => RuntimeError::refused(RefusalCode::Unimplemented, message),
+            // Every other status keeps its gRPC name.
             other => RuntimeError::refused(format!("GRPC_{other:?}").to_uppercase(), message),
         }
     }

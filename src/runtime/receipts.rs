@@ -123,13 +123,11 @@ pub fn check(
 pub fn recorded_commitment<'a>(events: impl IntoIterator<Item = &'a RunEvent>) -> Option<Vec<u8>> {
     let last = events
         .into_iter()
-        .filter_map(|event| match event {
-            RunEvent::RuntimeEnvelopeRecorded { envelope, .. }
-                if envelope.message_type == COMMITMENT =>
-            {
-                Some(envelope)
-            }
-            _ => None,
+        .filter_map(|event| {
+            let RunEvent::RuntimeEnvelopeRecorded { envelope, .. } = event else {
+                return None;
+            };
+            (envelope.message_type == COMMITMENT).then_some(envelope)
         })
         .last()?;
     // One whose payload does not decode matches no receipt.
@@ -143,9 +141,11 @@ pub fn recorded_commitment<'a>(events: impl IntoIterator<Item = &'a RunEvent>) -
 pub fn recheck<'a>(
     events: impl IntoIterator<Item = &'a RunEvent> + Clone,
 ) -> Option<ReceiptReport> {
-    let recorded = events.clone().into_iter().find_map(|event| match event {
-        RunEvent::DecisionReceiptRecorded { receipt, .. } => Some(receipt),
-        _ => None,
+    let recorded = events.clone().into_iter().find_map(|event| {
+        let RunEvent::DecisionReceiptRecorded { receipt, .. } = event else {
+            return None;
+        };
+        Some(receipt)
     })?;
     let Some(receipt_json) = &recorded.receipt_json else {
         return Some(ReceiptReport {

@@ -10,6 +10,11 @@ use sqlx::Row;
 use std::collections::HashSet;
 use std::time::Duration;
 
+/// `duration` in whole milliseconds, as the lease table keeps times.
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -32,7 +37,7 @@ impl Lease {
     }
 
     fn ttl_ms(&self) -> i64 {
-        i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)
+        millis(self.ttl)
     }
 
     /// Takes the lease where it is free or expired, or renews it where
@@ -67,7 +72,7 @@ impl Lease {
         prefix: &str,
         ttl: Duration,
     ) -> Result<Vec<String>, StoreError> {
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl_ms = millis(ttl);
         let rows = sqlx::query(
             "UPDATE leases SET expires_at = $1 WHERE owner = $2 AND name LIKE $3 RETURNING name",
         )

@@ -127,6 +127,7 @@ async fn the_circuit_breaker_opens_on_a_dead_runtime_and_closes_when_it_is_back(
     assert!(metrics.contains("outcome=\"rejected\""), "{metrics}");
 
     // The runtime comes back; after the cooldown one trial closes the circuit.
+    // (The cooldown is time itself: nothing to wait on but the clock.)
     let _runtime = RuntimeProcess::start(bind, runtime_dir.path()).await;
     tokio::time::sleep(Duration::from_millis(350)).await;
     let (status, _) = client.get("/runtime/modes").await.unwrap();

@@ -112,10 +112,7 @@ pub async fn poll_until(
         if done(&body) {
             return body;
         }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "{path} never got there: {body}"
-        );
+        assert!(started.elapsed() < WAIT, "{path} never got there: {body}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

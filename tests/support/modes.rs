@@ -6,7 +6,6 @@
 
 use macp_control_plane::api_client::Client;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 pub struct Step {
     pub from: &'static str,
@@ -316,7 +315,7 @@ pub async fn start(client: &Client, case: &Case) -> String {
     assert_eq!(status, 202, "{created}");
     let run_id = created["runId"].as_str().unwrap().to_string();
     client
-        .wait_for_status(&run_id, Duration::from_secs(30), |s| s == "running")
+        .wait_for_status(&run_id, super::WAIT, |s| s == "running")
         .await
         .unwrap();
     run_id

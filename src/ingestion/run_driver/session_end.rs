@@ -44,7 +44,12 @@ impl RunDriver {
         // service noticed; a run of its own, when it is recorded.
         let at = match session_state {
             SessionState::Expired if state.observed => session_time(metadata.expires_at_unix_ms),
-            _ => None,
+            SessionState::Expired
+            | SessionState::Unspecified
+            | SessionState::Open
+            | SessionState::Resolved
+            | SessionState::Suspended
+            | SessionState::Cancelled => None,
         }
         .unwrap_or_else(Timestamp::now);
         let ending = match session_state {
@@ -72,7 +77,8 @@ impl RunDriver {
                     .await?;
                 None
             }
-            _ => None,
+            // Still open (or suspended) as the run already says.
+            SessionState::Suspended | SessionState::Open | SessionState::Unspecified => None,
         };
         if status.is_some_and(RunStatus::is_terminal) && ending.is_none() {
             return Ok(true);

@@ -181,6 +181,8 @@ fn encode_proto(
 /// the message lacks, at any depth of nested messages, recording each.
 /// Well-known types (`google.protobuf.*`) have JSON forms of their own and
 /// are left as they are.
+// serde_json's `Value`: a list field's items, else the value itself.
+#[allow(clippy::wildcard_enum_match_arm)]
 fn drop_unknown_fields(
     descriptor: &MessageDescriptor,
     value: &mut Value,
