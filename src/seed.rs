@@ -72,7 +72,7 @@ pub async fn seed_run(store: &EventStore, envelopes: usize) -> anyhow::Result<(U
             at: at(),
         },
         RunCommand::OpenStream {
-            after_sequence: 0,
+            after_ordinal: 0,
             reconnect: false,
             at: at(),
         },

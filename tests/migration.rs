@@ -47,7 +47,7 @@ fn recorded_run(run_id: Uuid) -> Vec<RunEvent> {
             at: AT,
         },
         RunCommand::OpenStream {
-            after_sequence: 0,
+            after_ordinal: 0,
             reconnect: false,
             at: AT,
         },

@@ -39,7 +39,7 @@ pub enum RunCommand {
         at: Timestamp,
     },
     OpenStream {
-        after_sequence: u64,
+        after_ordinal: u64,
         reconnect: bool,
         at: Timestamp,
     },

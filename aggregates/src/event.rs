@@ -62,7 +62,11 @@ pub enum RunEvent {
     },
     #[serde(rename_all = "camelCase")]
     SessionStreamOpened {
-        after_sequence: u64,
+        /// The ordinal of the last envelope recorded before the stream
+        /// opened. Stored as `afterSequence` before it had the standard
+        /// name; such payloads load under either.
+        #[serde(alias = "afterSequence")]
+        after_ordinal: u64,
         reconnect: bool,
         at: Timestamp,
     },
@@ -325,6 +329,22 @@ mod tests {
             error_message: "connection refused".into(),
             at: Timestamp::from_unix_ms(1_000),
         }
+    }
+
+    #[test]
+    fn a_stream_opened_before_ordinal_was_its_name_loads() {
+        let event = RunEvent::SessionStreamOpened {
+            after_ordinal: 7,
+            reconnect: true,
+            at: Timestamp::from_unix_ms(1_000),
+        };
+        let written = event.to_stored().unwrap();
+        assert!(written.contains("\"afterOrdinal\":7"), "{written}");
+        let earlier: Value =
+            serde_json::from_str(&written.replace("afterOrdinal", "afterSequence")).unwrap();
+        let loaded =
+            RunEvent::from_stored(event.event_type(), event.schema_version(), earlier).unwrap();
+        assert_eq!(loaded, event);
     }
 
     #[test]

@@ -58,7 +58,8 @@ pub struct RunState {
     pub last_seq: u64,
     /// The `ordinal` of the last recorded runtime envelope (so also how
     /// many are recorded): the stream's resume point.
-    pub recorded_ordinals: u64,
+    #[serde(alias = "recorded_ordinals")]
+    pub last_ordinal: u64,
     pub seen_participants: BTreeSet<String>,
     /// How many of the request's kickoff messages have an outcome recorded.
     pub kickoff_recorded: usize,
@@ -114,7 +115,7 @@ impl RunState {
             RunEvent::RuntimeEnvelopeRecorded {
                 ordinal, envelope, ..
             } => {
-                self.recorded_ordinals = *ordinal;
+                self.last_ordinal = *ordinal;
                 self.last_envelope_at = Some(Timestamp::from_unix_ms(envelope.timestamp_unix_ms));
             }
             RunEvent::CanonicalEventRecorded { event } => {

@@ -148,7 +148,7 @@ fn events_of(steps: &[Step]) -> Vec<RunEvent> {
             at: at(),
         },
         RunCommand::OpenStream {
-            after_sequence: 0,
+            after_ordinal: 0,
             reconnect: false,
             at: at(),
         },
@@ -157,7 +157,7 @@ fn events_of(steps: &[Step]) -> Vec<RunEvent> {
         apply(&mut state, &mut log, command);
     }
     for (i, step) in steps.iter().enumerate() {
-        let ordinal = state.recorded_ordinals;
+        let ordinal = state.last_ordinal;
         let command = match step {
             Step::Envelope {
                 sender,
@@ -222,7 +222,7 @@ fn events_of(steps: &[Step]) -> Vec<RunEvent> {
                 at: at(),
             },
             Step::Reconnect => RunCommand::OpenStream {
-                after_sequence: ordinal,
+                after_ordinal: ordinal,
                 reconnect: true,
                 at: at(),
             },

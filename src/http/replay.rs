@@ -227,10 +227,10 @@ pub async fn stream(
     let plan = Plan::check(mode, speed, from_seq, to_seq, latest)?;
 
     let stream = async_stream::stream! {
-        let mut cursor = plan.from_seq.saturating_sub(1);
+        let mut replayed_seq = plan.from_seq.saturating_sub(1);
         let mut previous_ts: Option<i64> = None;
-        'replay: while cursor < plan.to_seq {
-            let after = i64::try_from(cursor).unwrap_or(i64::MAX);
+        'replay: while replayed_seq < plan.to_seq {
+            let after = i64::try_from(replayed_seq).unwrap_or(i64::MAX);
             let docs = match app.store.canonical_events(run_id, after, REPLAY_BATCH).await {
                 Ok(docs) if !docs.is_empty() => docs,
                 Ok(_) => break,
@@ -244,7 +244,7 @@ pub async fn stream(
                 if event.seq > plan.to_seq {
                     break 'replay;
                 }
-                cursor = event.seq;
+                replayed_seq = event.seq;
                 let ts = event.ts.unix_ms();
                 let wait = plan.wait(previous_ts.map_or(0, |previous| ts - previous));
                 previous_ts = Some(ts);

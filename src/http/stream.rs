@@ -105,19 +105,19 @@ pub async fn stream(
     // store. Duplicates at the seam are dropped by seq.
     let mut subscription = app.live.subscribe(run_id);
     let stream = async_stream::stream! {
-        let mut cursor = u64::try_from(after_seq).unwrap_or_default();
+        let mut sent_seq = u64::try_from(after_seq).unwrap_or_default();
         if include_snapshot {
             match read_model::<RunStateView>(&app.store, run_id).await {
                 Ok(view) => {
-                    if cursor == 0 {
-                        cursor = view.timeline.latest_seq;
+                    if sent_seq == 0 {
+                        sent_seq = view.timeline.latest_seq;
                     }
                     yield frame(SNAPSHOT, None, &serde_json::to_string(&view).unwrap_or_default());
                 }
                 Err(error) => tracing::warn!(%run_id, message = %error, "stream: no snapshot"),
             }
         }
-        for event in backfill(&app, run_id, &mut cursor).await {
+        for event in backfill(&app, run_id, &mut sent_seq).await {
             yield event;
         }
         let mut heartbeat = tokio::time::interval(Duration::from_millis(heartbeat_ms.unsigned_abs()));
@@ -126,19 +126,19 @@ pub async fn stream(
             tokio::select! {
                 item = subscription.receiver.recv() => match item {
                     Ok(item) => match &*item {
-                        FeedItem::Event { seq, frame: shared } if *seq > cursor => {
-                            if *seq > cursor + 1 {
+                        FeedItem::Event { seq, frame: shared } if *seq > sent_seq => {
+                            if *seq > sent_seq + 1 {
                                 // Published before this subscriber caught up: read the hole.
-                                for event in backfill(&app, run_id, &mut cursor).await {
+                                for event in backfill(&app, run_id, &mut sent_seq).await {
                                     yield event;
                                 }
                             }
-                            if *seq > cursor {
-                                cursor = *seq;
+                            if *seq > sent_seq {
+                                sent_seq = *seq;
                                 yield shared.clone();
                             }
                         }
-                        FeedItem::Snapshot { seq, frame: shared } if include_snapshot && *seq == cursor => {
+                        FeedItem::Snapshot { seq, frame: shared } if include_snapshot && *seq == sent_seq => {
                             yield shared.clone();
                         }
                         FeedItem::Deleted => {
@@ -152,7 +152,7 @@ pub async fn stream(
                     },
                     Err(RecvError::Lagged(missed)) => {
                         tracing::debug!(%run_id, missed, "stream: subscriber lagged; re-reading from the store");
-                        for event in backfill(&app, run_id, &mut cursor).await {
+                        for event in backfill(&app, run_id, &mut sent_seq).await {
                             yield event;
                         }
                     }
@@ -186,11 +186,12 @@ pub async fn stream(
         .into_response())
 }
 
-/// Every indexed event of the run after `cursor`, moving the cursor.
-async fn backfill(app: &AppState, run_id: Uuid, cursor: &mut u64) -> Vec<Bytes> {
+/// Every indexed event of the run after `sent_seq` (the last seq this
+/// subscriber was sent), advancing it.
+async fn backfill(app: &AppState, run_id: Uuid, sent_seq: &mut u64) -> Vec<Bytes> {
     let mut events = Vec::new();
     loop {
-        let after = i64::try_from(*cursor).unwrap_or(i64::MAX);
+        let after = i64::try_from(*sent_seq).unwrap_or(i64::MAX);
         let docs = match app
             .store
             .canonical_events(run_id, after, BACKFILL_BATCH)
@@ -205,7 +206,7 @@ async fn backfill(app: &AppState, run_id: Uuid, cursor: &mut u64) -> Vec<Bytes> 
         let full = docs.len() as i64 == BACKFILL_BATCH;
         for doc in docs {
             let Some(seq) = seq_of(&doc) else { continue };
-            *cursor = seq;
+            *sent_seq = seq;
             events.push(frame(CANONICAL_EVENT, Some(seq), &doc));
         }
         if !full {

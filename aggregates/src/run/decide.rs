@@ -36,10 +36,10 @@ pub fn decide(state: &RunState, command: &RunCommand) -> Result<Vec<RunEvent>, D
             at,
         } => messages::record_outbound(live(state)?, message, outcome, derived, *at),
         RunCommand::OpenStream {
-            after_sequence,
+            after_ordinal,
             reconnect,
             at,
-        } => session::open_stream(live(state)?, *after_sequence, *reconnect, *at),
+        } => session::open_stream(live(state)?, *after_ordinal, *reconnect, *at),
         RunCommand::RecordEnvelope {
             ordinal,
             envelope,

@@ -17,7 +17,7 @@ pub(super) fn record(
     received_at: Timestamp,
 ) -> Result<Vec<RunEvent>, DomainError> {
     run.require_session("recording an envelope")?;
-    let expected = run.state.recorded_ordinals + 1;
+    let expected = run.state.last_ordinal + 1;
     if ordinal < expected {
         return Err(DomainError::EnvelopeAlreadyRecorded { ordinal });
     }

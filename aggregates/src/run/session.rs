@@ -51,9 +51,9 @@ pub(super) fn bind(
     Ok(out.into_events())
 }
 
-/// The stream opened after the envelope `after_ordinal` (the command's and
-/// the fact's `after_sequence`, the runtime's name); a run binding its
-/// session starts running here.
+/// The stream opened after the envelope `after_ordinal` (the runtime's
+/// `after_sequence`, and the canonical event's `afterSequence`); a run
+/// binding its session starts running here.
 pub(super) fn open_stream(
     run: Live<'_>,
     after_ordinal: u64,
@@ -63,7 +63,7 @@ pub(super) fn open_stream(
     run.require_session("opening the stream")?;
     let mut out = run.decision();
     out.fact(RunEvent::SessionStreamOpened {
-        after_sequence: after_ordinal,
+        after_ordinal,
         reconnect,
         at,
     });

@@ -76,7 +76,7 @@ fn bound_run() -> Vec<RunCommand> {
             at: T,
         },
         RunCommand::OpenStream {
-            after_sequence: 0,
+            after_ordinal: 0,
             reconnect: false,
             at: T,
         },
@@ -164,7 +164,7 @@ fn an_envelope_is_recorded_exactly_once_and_in_order() {
     let mut commands = bound_run();
     commands.push(envelope(1, "alpha"));
     let events = history(&commands);
-    assert_eq!(RunState::fold(&events).recorded_ordinals, 1);
+    assert_eq!(RunState::fold(&events).last_ordinal, 1);
     given(&events)
         .when(envelope(1, "alpha"))
         .then_expect_error(DomainError::EnvelopeAlreadyRecorded { ordinal: 1 });
@@ -385,7 +385,7 @@ fn a_run_that_starts_running_gets_one_trace_artifact() {
     let again = accepted(
         &events,
         RunCommand::OpenStream {
-            after_sequence: 3,
+            after_ordinal: 3,
             reconnect: true,
             at: T,
         },

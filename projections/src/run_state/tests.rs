@@ -45,7 +45,7 @@ impl Run {
             at: T,
         });
         run.run(RunCommand::OpenStream {
-            after_sequence: 0,
+            after_ordinal: 0,
             reconnect: false,
             at: T,
         });
@@ -67,7 +67,7 @@ impl Run {
         subject: Subject,
         payload: Value,
     ) {
-        let ordinal = self.state.recorded_ordinals + 1;
+        let ordinal = self.state.last_ordinal + 1;
         let data = json!({"messageType": message_type, "sender": sender,
                           "messageId": format!("m{ordinal}"), "decodedPayload": payload});
         self.run(RunCommand::RecordEnvelope {

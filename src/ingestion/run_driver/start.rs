@@ -185,7 +185,7 @@ impl RunDriver {
             }
         }
         self.record(RunCommand::OpenStream {
-            after_sequence: state.recorded_ordinals,
+            after_ordinal: state.last_ordinal,
             reconnect: false,
             at: Timestamp::now(),
         })

@@ -35,7 +35,7 @@ impl RunDriver {
         let mut reconnect = false;
         let mut last_after_ordinal = None;
         loop {
-            let after_ordinal = self.repo.load(self.run_id).await?.recorded_ordinals;
+            let after_ordinal = self.repo.load(self.run_id).await?.last_ordinal;
             // A stream that delivered something was a working connection:
             // only drops in a row count towards giving up (a runtime
             // restarted now and then must not fail a long run).
@@ -60,7 +60,7 @@ impl RunDriver {
             };
             if reconnect {
                 self.record(RunCommand::OpenStream {
-                    after_sequence: after_ordinal,
+                    after_ordinal,
                     reconnect: true,
                     at: Timestamp::now(),
                 })
