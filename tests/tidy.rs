@@ -1,5 +1,6 @@
 //! Tidy checks on the source tree itself: every Rust file says what it is
-//! for in its first line, and every path `ARCHITECTURE.md` names exists.
+//! for in its first line, no source file grows past what one job needs,
+//! and every path `ARCHITECTURE.md` names exists.
 //! (The idea is rust-analyzer's `tidy` tests: rules about the code base
 //! that a reviewer would otherwise have to remember.)
 
@@ -127,4 +128,35 @@ fn every_path_the_architecture_map_names_exists() {
         missing.is_empty(),
         "ARCHITECTURE.md names paths that do not exist: {missing:?}"
     );
+}
+
+/// Whether `path` is test code: a file under a `tests/` folder or named
+/// `tests.rs` (a module's tests moved beside it).
+fn is_test_code(path: &str) -> bool {
+    path.starts_with("tests/") || path.contains("/tests/") || path.ends_with("/tests.rs")
+}
+
+#[test]
+fn source_files_stay_small() {
+    const MOST_LINES: usize = 400;
+    let mut sizes: Vec<(usize, String)> = tree()
+        .into_iter()
+        .filter(|path| path.ends_with(".rs") && !is_test_code(path))
+        .map(|path| {
+            let text = std::fs::read_to_string(root().join(&path)).unwrap_or_default();
+            (text.lines().count(), path)
+        })
+        .collect();
+    sizes.sort();
+    assert!(sizes.len() > 100, "only {} source files", sizes.len());
+    let too_long: Vec<&(usize, String)> = sizes
+        .iter()
+        .filter(|(lines, _)| *lines > MOST_LINES)
+        .collect();
+    assert!(
+        too_long.is_empty(),
+        "over {MOST_LINES} lines (split them by job): {too_long:?}"
+    );
+    let median = sizes[sizes.len() / 2].0;
+    assert!(median < 200, "the median source file has {median} lines");
 }
