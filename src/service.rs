@@ -151,6 +151,7 @@ impl Service {
                     config.strict_payload_fields,
                 ),
                 store: store.clone(),
+                runtime: ingestion.runtime().clone(),
                 repo: repo.clone(),
                 ingestion: ingestion.clone(),
                 runtime_kind: config.runtime_kind.clone(),

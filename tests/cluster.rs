@@ -10,7 +10,8 @@ use macp_control_plane::store::chain_report;
 use serde_json::json;
 use support::process::{free_port, ControlPlane};
 use support::runtime_peer::{
-    assert_recorded_exactly_once, direct_client, multi_round_request, send_direct, MULTI_ROUND,
+    assert_recorded_exactly_once, both_contribute, converged_commitment, direct_client,
+    multi_round_request, send_direct, MULTI_ROUND,
 };
 use support::sse::{seqs, SseClient};
 use support::{Engine, TestDb, PROCESS_WAIT};
@@ -72,20 +73,8 @@ async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_w
     assert!(!burst.is_finished(), "the burst ended before A was killed");
     a.kill();
     burst.await.unwrap();
-    for sender in ["alice", "bob"] {
-        send_direct(
-            &direct,
-            &run_id,
-            MULTI_ROUND,
-            sender,
-            "Contribute",
-            json!({"value": "agreed"}),
-        )
-        .await;
-    }
-    let commitment = json!({"commitmentId": "c-1", "action": "multi_round.converged", "authorityScope": "t",
-        "reason": "r", "modeVersion": "1.0.0", "configurationVersion": "config.default",
-        "policyVersion": "policy.default", "outcomePositive": true});
+    both_contribute(&direct, &run_id, "agreed").await;
+    let commitment = converged_commitment("c-1");
     client_b
         .send(&run_id, "coord", "Commitment", commitment)
         .await

@@ -26,7 +26,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::process::{free_port, ControlPlane};
 use support::runtime_peer::{
-    direct_client, multi_round_request, recorded_history, runtime_history, send_direct, MULTI_ROUND,
+    converged_commitment, direct_client, multi_round_request, recorded_history, runtime_history,
+    send_direct, MULTI_ROUND,
 };
 use support::{running_within, Engine, TestDb, RECOVERY_WAIT};
 use uuid::Uuid;
@@ -70,10 +71,7 @@ async fn finish(client: &Client, runtime: &RuntimeClient, run_id: &str) {
         let value = json!({"value": "agreed"});
         send_direct(runtime, run_id, MULTI_ROUND, sender, "Contribute", value).await;
     }
-    let commitment = json!({"commitmentId": "c-1", "action": "multi_round.converged",
-        "authorityScope": "t", "reason": "r", "modeVersion": "1.0.0",
-        "configurationVersion": "config.default", "policyVersion": "policy.default",
-        "outcomePositive": true});
+    let commitment = converged_commitment("c-1");
     let started = Instant::now();
     // The runtime or the store may still be coming back: try until RECOVERY_WAIT.
     loop {

@@ -5,7 +5,7 @@ mod support;
 use macp_control_plane::api_client::Client;
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::runtime_peer::multi_round_request;
+use support::runtime_peer::{converged_commitment, multi_round_request};
 use support::sse::{seqs, SseClient};
 use support::{poll_until, running, Engine, TestDb, WAIT};
 
@@ -31,9 +31,7 @@ async fn play_multi_round(client: Client, run_id: String, rounds: usize) {
             .await
             .unwrap();
     }
-    let commitment = json!({"commitmentId": "c-1", "action": "multi_round.converged", "authorityScope": "t",
-        "reason": "r", "modeVersion": "1.0.0", "configurationVersion": "config.default",
-        "policyVersion": "policy.default", "outcomePositive": true});
+    let commitment = converged_commitment("c-1");
     client
         .send(&run_id, "coord", "Commitment", commitment)
         .await

@@ -12,7 +12,10 @@ use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use macp_control_plane::service::Service;
 use serde_json::json;
 use std::time::Duration;
-use support::runtime_peer::{direct_client, send_direct, start_session_directly, MULTI_ROUND};
+use support::runtime_peer::{
+    both_contribute, converged_commitment, direct_client, send_direct, start_session_directly,
+    MULTI_ROUND,
+};
 use support::{poll_until, Engine, TestDb, WAIT};
 
 fn ms(value: &serde_json::Value) -> i64 {
@@ -33,23 +36,10 @@ async fn a_session_that_ran_unwatched_keeps_its_own_times_and_id() {
     // Time passes between the session's steps (only the clock can make it
     // pass), so that each recorded time can be told from the others.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    for sender in ["alice", "bob"] {
-        send_direct(
-            &direct,
-            &session_id,
-            MULTI_ROUND,
-            sender,
-            "Contribute",
-            json!({"value": "same"}),
-        )
-        .await;
-    }
+    both_contribute(&direct, &session_id, "same").await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     let before_commit = aggregates::Timestamp::now().unix_ms();
-    let commitment = json!({"commitmentId": "c-9", "action": "multi_round.converged",
-        "authorityScope": "t", "reason": "r", "modeVersion": "1.0.0",
-        "configurationVersion": "config.default", "policyVersion": "policy.default",
-        "outcomePositive": true});
+    let commitment = converged_commitment("c-9");
     send_direct(
         &direct,
         &session_id,

@@ -13,8 +13,8 @@ use serde_json::json;
 use std::time::Duration;
 use support::process::{free_port, ControlPlane};
 use support::runtime_peer::{
-    assert_recorded_exactly_once, direct_client, multi_round_request, send_direct,
-    start_session_directly, FaultProxy, MULTI_ROUND,
+    assert_recorded_exactly_once, both_contribute, converged_commitment, direct_client,
+    multi_round_request, send_direct, start_session_directly, FaultProxy, MULTI_ROUND,
 };
 use support::{Engine, TestDb, PROCESS_WAIT};
 
@@ -161,20 +161,8 @@ async fn a_killed_control_plane_resumes_its_runs_losing_and_doubling_nothing() {
         control_plane = ControlPlane::start(&db, port, &runtime_address).await;
     }
 
-    for sender in ["alice", "bob"] {
-        send_direct(
-            &direct,
-            &run_id,
-            MULTI_ROUND,
-            sender,
-            "Contribute",
-            json!({"value": "agreed"}),
-        )
-        .await;
-    }
-    let commitment = json!({"commitmentId": "c-1", "action": "multi_round.converged", "authorityScope": "t",
-        "reason": "r", "modeVersion": "1.0.0", "configurationVersion": "config.default",
-        "policyVersion": "policy.default", "outcomePositive": true});
+    both_contribute(&direct, &run_id, "agreed").await;
+    let commitment = converged_commitment("c-1");
     client
         .send(&run_id, "coord", "Commitment", commitment)
         .await
@@ -214,17 +202,7 @@ async fn discovery_follows_a_session_the_control_plane_did_not_start() {
     let direct = direct_client(runtime.address);
     let session_id = uuid::Uuid::new_v4().to_string();
     start_session_directly(&direct, &session_id, MULTI_ROUND, "outside job").await;
-    for sender in ["alice", "bob"] {
-        send_direct(
-            &direct,
-            &session_id,
-            MULTI_ROUND,
-            sender,
-            "Contribute",
-            json!({"value": "same"}),
-        )
-        .await;
-    }
+    both_contribute(&direct, &session_id, "same").await;
     let status = client
         .wait_for_status(&session_id, PROCESS_WAIT, |s| s == "running")
         .await
@@ -233,9 +211,7 @@ async fn discovery_follows_a_session_the_control_plane_did_not_start() {
         status, "running",
         "the session became a run with its own id"
     );
-    let commitment = json!({"commitmentId": "c-9", "action": "multi_round.converged", "authorityScope": "t",
-        "reason": "r", "modeVersion": "1.0.0", "configurationVersion": "config.default",
-        "policyVersion": "policy.default", "outcomePositive": true});
+    let commitment = converged_commitment("c-9");
     send_direct(
         &direct,
         &session_id,

@@ -35,7 +35,7 @@ pub async fn breaker_history(
     State(app): State<AppState>,
     Params(params): Params<HistoryParams>,
 ) -> Result<Json<BreakerReport>, AppError> {
-    let breaker = app.ingestion.runtime().breaker();
+    let breaker = app.runtime.breaker();
     Ok(Json(match window_ms(params.window.as_deref())? {
         Some(window) => {
             breaker.report_since(Timestamp::from_unix_ms(Timestamp::now().unix_ms() - window))

@@ -92,7 +92,7 @@ pub async fn overview(
             .min()
             .unwrap_or(until - 3_600_000)
     });
-    let runtime_health = match app.ingestion.runtime().handshake().await {
+    let runtime_health = match app.runtime.handshake().await {
         Ok(_) => json!({"ok": true, "runtimeKind": app.runtime_kind}),
         Err(error) => {
             json!({"ok": false, "runtimeKind": app.runtime_kind, "detail": error.to_string()})

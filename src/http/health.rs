@@ -43,7 +43,7 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
         Ok(Err(error)) => error.to_string(),
         Err(_) => "the event store did not answer in time".to_string(),
     };
-    let runtime = app.ingestion.runtime();
+    let runtime = &app.runtime;
     let circuit_breaker = runtime.breaker().state();
     let runtime = match tokio::time::timeout(PROBE_TIMEOUT, runtime.handshake()).await {
         Ok(Ok(_)) => json!({"ok": true, "runtimeKind": app.runtime_kind}),

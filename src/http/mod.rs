@@ -31,6 +31,7 @@ use crate::commands::Commands;
 use crate::ingestion::Ingestion;
 use crate::live::LiveHub;
 use crate::run_repository::RunRepository;
+use crate::runtime::RuntimeClient;
 use crate::store::EventStore;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue};
@@ -49,6 +50,9 @@ pub struct AppState {
     /// Every write use case; handlers call one each.
     pub commands: Commands,
     pub store: EventStore,
+    /// The runtime, for what the API reads from it (discovery, health,
+    /// validation); changes go through `commands`.
+    pub runtime: RuntimeClient,
     pub repo: RunRepository,
     pub ingestion: Ingestion,
     pub runtime_kind: String,

@@ -211,7 +211,7 @@ async fn scraped(app: &AppState) -> Registry {
         "Live SSE subscribers on this process",
         gauge(i64::try_from(app.live.subscriber_count()).unwrap_or(i64::MAX)),
     );
-    let breaker = app.ingestion.runtime().breaker();
+    let breaker = app.runtime.breaker();
     let calls = Family::<CallLabels, Counter>::default();
     for ((call, outcome), count) in breaker.outcomes() {
         calls

@@ -72,7 +72,7 @@ pub async fn validate(State(app): State<AppState>, body: Bytes) -> Result<Json<V
     let mut errors = request.validate();
     let (payload_errors, mut warnings) = app.commands.payload_findings(&request);
     errors.extend(payload_errors);
-    let runtime = app.ingestion.runtime();
+    let runtime = &app.runtime;
     let runtime_view = match runtime.handshake().await {
         Ok(init) => {
             let modes: Vec<String> = match runtime.list_modes().await {

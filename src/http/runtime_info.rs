@@ -28,7 +28,7 @@ use utoipa::IntoParams;
     )
 )]
 pub async fn manifest(State(app): State<AppState>) -> Result<Json<Value>, AppError> {
-    let manifest = app.ingestion.runtime().get_manifest().await?;
+    let manifest = app.runtime.get_manifest().await?;
     Ok(Json(message_to_json("macp.v1.AgentManifest", &manifest)))
 }
 
@@ -44,7 +44,7 @@ pub async fn manifest(State(app): State<AppState>) -> Result<Json<Value>, AppErr
     )
 )]
 pub async fn modes(State(app): State<AppState>) -> Result<Json<Vec<Value>>, AppError> {
-    let modes = app.ingestion.runtime().list_modes().await?;
+    let modes = app.runtime.list_modes().await?;
     Ok(Json(
         modes
             .iter()
@@ -64,7 +64,7 @@ pub async fn modes(State(app): State<AppState>) -> Result<Json<Vec<Value>>, AppE
     )
 )]
 pub async fn roots(State(app): State<AppState>) -> Result<Json<Vec<Value>>, AppError> {
-    let roots = app.ingestion.runtime().list_roots().await?;
+    let roots = app.runtime.list_roots().await?;
     Ok(Json(
         roots
             .iter()
@@ -84,7 +84,7 @@ pub async fn roots(State(app): State<AppState>) -> Result<Json<Vec<Value>>, AppE
     )
 )]
 pub async fn health(State(app): State<AppState>) -> Json<Value> {
-    let runtime = app.ingestion.runtime();
+    let runtime = &app.runtime;
     let kind = app.runtime_kind.clone();
     match runtime.handshake().await {
         Ok(init) => {
@@ -130,7 +130,7 @@ pub async fn list_policies(
     Params(params): Params<PoliciesParams>,
 ) -> Result<Json<Vec<Value>>, AppError> {
     let mode = params.mode.as_deref().unwrap_or_default();
-    let policies = app.ingestion.runtime().list_policies(mode).await?;
+    let policies = app.runtime.list_policies(mode).await?;
     Ok(Json(policies.iter().map(policy_json).collect()))
 }
 
@@ -151,7 +151,7 @@ pub async fn get_policy(
     State(app): State<AppState>,
     Path(policy_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let policy = app.ingestion.runtime().get_policy(&policy_id).await?;
+    let policy = app.runtime.get_policy(&policy_id).await?;
     Ok(Json(policy_json(&policy)))
 }
 

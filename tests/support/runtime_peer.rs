@@ -94,6 +94,31 @@ pub async fn send_direct(
         .unwrap_or_else(|e| panic!("{sender} {message_type}: {e}"));
 }
 
+/// `alice` and `bob` each send `Contribute {value}` straight to the runtime.
+pub async fn both_contribute(client: &RuntimeClient, session_id: &str, value: &str) {
+    for sender in ["alice", "bob"] {
+        let payload = serde_json::json!({ "value": value });
+        send_direct(
+            client,
+            session_id,
+            MULTI_ROUND,
+            sender,
+            "Contribute",
+            payload,
+        )
+        .await;
+    }
+}
+
+/// The Commitment `commitment_id` that ends a multi-round session as
+/// converged.
+pub fn converged_commitment(commitment_id: &str) -> Value {
+    serde_json::json!({"commitmentId": commitment_id, "action": "multi_round.converged",
+        "authorityScope": "t", "reason": "r", "modeVersion": "1.0.0",
+        "configurationVersion": "config.default", "policyVersion": "policy.default",
+        "outcomePositive": true})
+}
+
 /// The message ids of every accepted envelope of the session, in order, as
 /// the runtime itself replays them.
 pub async fn runtime_history(
