@@ -18,6 +18,12 @@ const OWN_WRITE_POLL: Duration = Duration::from_millis(5);
 /// A visible run's read model `P` (404 for no run or a deleted one).
 pub async fn read_model<P: Projection>(store: &EventStore, run_id: Uuid) -> Result<P, AppError> {
     visible_summary(store, run_id).await?;
+    model_of(store, run_id).await
+}
+
+/// The run's read model `P`, for a caller that has found the run visible
+/// already ([`visible_summary`]): the stored document, else the fold.
+pub async fn model_of<P: Projection>(store: &EventStore, run_id: Uuid) -> Result<P, AppError> {
     match store.read_model(P::NAME, run_id).await? {
         Some(doc) => parse_model(&doc),
         None => fold_stream(store, run_id).await,
@@ -84,11 +90,9 @@ pub async fn summary_at_least(
 /// (archiving and deleting add no canonical event to wait for).
 pub async fn wait_for_run_models(store: &EventStore) -> Result<(), AppError> {
     let head = store.head_position().await?;
-    let deadline = Instant::now() + OWN_WRITE_WAIT;
-    for projector in [RunSummary::NAME, "run_list"] {
-        while store.checkpoint(projector).await? < head && Instant::now() < deadline {
-            tokio::time::sleep(OWN_WRITE_POLL).await;
-        }
-    }
+    let models = [RunSummary::NAME, "run_list"];
+    store
+        .wait_for_checkpoints(&models, head, OWN_WRITE_WAIT, OWN_WRITE_POLL)
+        .await?;
     Ok(())
 }

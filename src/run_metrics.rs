@@ -2,7 +2,6 @@
 //! of how long runs took from start to end, observed once, by the instance
 //! whose append records the end, and encoded by `GET /metrics`.
 
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::LazyLock;
@@ -32,11 +31,7 @@ pub fn observe_run_duration(seconds: f64) {
     METRICS.durations.observe(seconds.max(0.0));
 }
 
-/// The metrics in the Prometheus text format (without the closing `# EOF`
-/// line of OpenMetrics, so other text can follow).
-pub fn encode_run_metrics(out: &mut String) {
-    let mut text = String::new();
-    if encode(&mut text, &METRICS.registry).is_ok() {
-        out.push_str(text.trim_end_matches("# EOF\n"));
-    }
+/// The registry holding these metrics, for `GET /metrics` to encode.
+pub fn registry() -> &'static Registry {
+    &METRICS.registry
 }

@@ -29,6 +29,8 @@ use uuid::Uuid;
 /// How long verification waits for the projectors to fold the run's last
 /// event before it compares read models (they lag the log by design).
 pub const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
+/// How often the checkpoints are read again meanwhile.
+const CATCH_UP_POLL: Duration = Duration::from_millis(50);
 
 /// The outcome of verifying one run.
 #[derive(Debug, Clone, Serialize)]
@@ -97,7 +99,9 @@ pub async fn verify_run(
     let Some(last) = store.stream_head(run_id).await?.map(|head| head.position) else {
         return Ok(None);
     };
-    let caught_up = caught_up(store, last).await?;
+    let caught_up = store
+        .wait_for_checkpoints(&DOCUMENT_PROJECTIONS, last, CATCH_UP_WAIT, CATCH_UP_POLL)
+        .await?;
     let stored = match caught_up {
         true => Some(stored_models(store, run_id).await?),
         false => None,
@@ -134,25 +138,6 @@ pub async fn verify_run(
         receipt,
         read_models,
     }))
-}
-
-/// Waits up to [`CATCH_UP_WAIT`] for every document projector to pass
-/// `position`.
-async fn caught_up(store: &EventStore, position: i64) -> Result<bool, StoreError> {
-    let started = tokio::time::Instant::now();
-    loop {
-        let checkpoints = store.checkpoints().await?;
-        let behind = DOCUMENT_PROJECTIONS
-            .iter()
-            .any(|name| checkpoints.get(*name).copied().unwrap_or(0) < position);
-        if !behind {
-            return Ok(true);
-        }
-        if started.elapsed() >= CATCH_UP_WAIT {
-            return Ok(false);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A run's stored document of a projection and the log position it was

@@ -87,14 +87,15 @@ impl Commands {
         }
         // Stamped now, after the runtime's answer: the change happened then.
         let command = change.command(reason);
-        let seq = match self.repo.execute_as(actor, run_id, command).await {
-            Ok(_) => self.repo.load(run_id).await?.last_seq,
+        let refused = self.repo.execute_as(actor, run_id, command).await.err();
+        let now = self.repo.load(run_id).await?;
+        match refused {
             // The driver saw the runtime's change first and recorded it.
-            Err(_) if self.repo.load(run_id).await?.status == Some(change.target()) => {
-                self.repo.load(run_id).await?.last_seq
-            }
-            Err(error) => return Err(error.into()),
-        };
+            Some(_) if now.status == Some(change.target()) => {}
+            Some(error) => return Err(error.into()),
+            None => {}
+        }
+        let seq = now.last_seq;
         summary_at_least(&self.store, run_id, seq).await
     }
 

@@ -5,7 +5,7 @@ use crate::error::{finding_lines, AppError};
 use crate::queries::{visible_summary, wait_for_run_models};
 use crate::run_repository::CommandError;
 use crate::runtime::payloads::{encode_envelope, encode_payload};
-use aggregates::{ExecutionRequest, FieldError, RunCommand, RunStatus, Timestamp};
+use aggregates::{ExecutionRequest, FieldError, RunCommand, RunState, RunStatus, Timestamp};
 use projections::RunSummary;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -52,9 +52,14 @@ impl Commands {
         let key = request.idempotency_key().map(String::from);
         if let Some(key) = &key {
             if let Some(existing) = self.store.idempotent_run(key).await? {
-                if !self.release_if_deleted(key, existing).await? {
-                    return self.existing_run(existing).await;
+                let state = self.repo.load(existing).await?;
+                if !state.deleted {
+                    return Ok(made_before(existing, state));
                 }
+                // The key's run was deleted: the key is free again, and a
+                // request repeated now makes a new run rather than
+                // answering with a run that no longer exists.
+                self.store.release_idempotency_key(key, existing).await?;
             }
         }
         let run_id = Uuid::now_v7();
@@ -74,7 +79,7 @@ impl Commands {
             Ok(_) => {}
             // Another request with the key made its run first.
             Err(CommandError::IdempotencyKeyTaken(existing)) => {
-                return self.existing_run(existing).await
+                return Ok(made_before(existing, self.repo.load(existing).await?))
             }
             Err(error) => return Err(error.into()),
         }
@@ -143,60 +148,40 @@ impl Commands {
         &self,
         request: &ExecutionRequest,
     ) -> (Vec<FieldError>, Vec<FieldError>) {
-        payload_findings(request, self.strict_payload_fields)
-    }
-
-    /// Whether `key` belonged to `run_id`, a deleted run, and is free again:
-    /// a request repeated after its run was deleted makes a new run rather
-    /// than answering with a run that no longer exists.
-    async fn release_if_deleted(&self, key: &str, run_id: Uuid) -> Result<bool, AppError> {
-        if !self.repo.load(run_id).await?.deleted {
-            return Ok(false);
+        let mode = &request.session.mode_name;
+        let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+        for (i, message) in request.kickoff.iter().enumerate() {
+            match encode_payload(
+                mode,
+                &message.message_type,
+                message.payload.as_ref(),
+                message.payload_envelope.as_ref(),
+                &format!("kickoff[{i}]"),
+            ) {
+                Err(error) => errors.push(error),
+                Ok(encoded) => match encoded.refuse_dropped() {
+                    Err(dropped) if self.strict_payload_fields => errors.extend(dropped),
+                    Err(_) => warnings.extend(encoded.warnings()),
+                    Ok(()) => {}
+                },
+            }
         }
-        self.store.release_idempotency_key(key, run_id).await?;
-        Ok(true)
-    }
-
-    /// The answer to a repeated idempotency key: the run it already made.
-    async fn existing_run(&self, run_id: Uuid) -> Result<RunStarted, AppError> {
-        let state = self.repo.load(run_id).await?;
-        Ok(RunStarted {
-            run_id,
-            status: state.status,
-            trace_id: state.trace_id,
-            warnings: Vec::new(),
-            created: false,
-        })
+        if let Some(envelope) = &request.session.context_envelope {
+            if let Err(error) = encode_envelope(envelope, "session.contextEnvelope") {
+                errors.push(error);
+            }
+        }
+        (errors, warnings)
     }
 }
 
-/// [`Commands::payload_findings`], unknown fields refused when `strict`.
-fn payload_findings(
-    request: &ExecutionRequest,
-    strict: bool,
-) -> (Vec<FieldError>, Vec<FieldError>) {
-    let mode = &request.session.mode_name;
-    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
-    for (i, message) in request.kickoff.iter().enumerate() {
-        match encode_payload(
-            mode,
-            &message.message_type,
-            message.payload.as_ref(),
-            message.payload_envelope.as_ref(),
-            &format!("kickoff[{i}]"),
-        ) {
-            Err(error) => errors.push(error),
-            Ok(encoded) => match encoded.refuse_dropped() {
-                Err(dropped) if strict => errors.extend(dropped),
-                Err(_) => warnings.extend(encoded.warnings()),
-                Ok(()) => {}
-            },
-        }
+/// The answer to a repeated idempotency key: the run it already made.
+fn made_before(run_id: Uuid, state: RunState) -> RunStarted {
+    RunStarted {
+        run_id,
+        status: state.status,
+        trace_id: state.trace_id,
+        warnings: Vec::new(),
+        created: false,
     }
-    if let Some(envelope) = &request.session.context_envelope {
-        if let Err(error) = encode_envelope(envelope, "session.contextEnvelope") {
-            errors.push(error);
-        }
-    }
-    (errors, warnings)
 }

@@ -1,8 +1,9 @@
 //! `GET /audit`: who asked for what on which run, newest first, from the
 //! audit-log read model (folded from the log's `ActionAudited` facts).
 
-use super::body::Params;
-use super::body::{optional_run_id, query_int, storable_time, text_param, time_bound, DayEdge};
+use super::body::{
+    optional_run_id, query_int, storable_time, text_param, time_bound, DayEdge, Params,
+};
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::store::read_models::audit::AuditQuery;

@@ -149,6 +149,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     }
 }
 
+/// An optional boolean query parameter `name`: `true`/`1` or `false`/`0`.
+pub fn query_bool(value: Option<&str>, name: &str, default: bool) -> Result<bool, AppError> {
+    match value {
+        None => Ok(default),
+        Some("true") | Some("1") => Ok(true),
+        Some("false") | Some("0") => Ok(false),
+        Some(other) => Err(AppError::field(
+            name,
+            format!("must be true or false, got {other:?}"),
+        )),
+    }
+}
+
 /// An optional integer query parameter `name` within `range`.
 pub fn query_int(
     value: Option<&str>,

@@ -1,8 +1,7 @@
 //! `GET /dashboard/overview?window=` (KPIs, charts, recent runs, runtime
 //! health over a time window) and `GET /dashboard/agents/metrics`.
 
-use super::body::Params;
-use super::body::{text_param, time_bound, window_ms, DayEdge};
+use super::body::{text_param, time_bound, window_ms, DayEdge, Params};
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::store::read_models::run_list::RunQuery;

@@ -1,11 +1,10 @@
 //! `GET /runs/:id/export` (a run as one bundle, JSON or JSON Lines) and
 //! `POST /runs/compare` (two runs side by side).
 
-use super::body::Params;
-use super::body::{parse_json, parse_run_id, query_int, run_id};
+use super::body::{parse_json, parse_run_id, query_bool, query_int, run_id, Params};
 use super::error::{AppError, Problem};
 use super::AppState;
-use crate::queries::{read_model, visible_summary};
+use crate::queries::{model_of, visible_summary};
 use aggregates::{RunEvent, Timestamp};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -77,18 +76,13 @@ pub async fn export(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let run_id = run_id(&id)?;
-    let flag = |name: &str, value: &Option<String>, default: bool| match value.as_deref() {
-        None => Ok(default),
-        Some("true") | Some("1") => Ok(true),
-        Some("false") | Some("0") => Ok(false),
-        Some(other) => Err(AppError::field(
-            name,
-            format!("must be true or false, got {other:?}"),
-        )),
-    };
     let options = ExportOptions {
-        canonical: flag("includeCanonical", &params.include_canonical, true)?,
-        raw: flag("includeRaw", &params.include_raw, false)?,
+        canonical: query_bool(
+            params.include_canonical.as_deref(),
+            "includeCanonical",
+            true,
+        )?,
+        raw: query_bool(params.include_raw.as_deref(), "includeRaw", false)?,
         event_limit: query_int(
             params.event_limit.as_deref(),
             "eventLimit",
@@ -202,9 +196,9 @@ pub async fn bundle(
     Ok(json!({
         "run": run,
         "session": session,
-        "projection": read_model::<RunStateView>(&app.store, run_id).await?,
-        "metrics": read_model::<RunMetrics>(&app.store, run_id).await?,
-        "artifacts": read_model::<RunArtifacts>(&app.store, run_id).await?.artifacts,
+        "projection": model_of::<RunStateView>(&app.store, run_id).await?,
+        "metrics": model_of::<RunMetrics>(&app.store, run_id).await?,
+        "artifacts": model_of::<RunArtifacts>(&app.store, run_id).await?.artifacts,
         "receipt": receipt,
         "canonicalEvents": canonical,
         "rawEvents": raw,
@@ -241,8 +235,8 @@ pub async fn compare(State(app): State<AppState>, body: Bytes) -> Result<Json<Va
         visible_summary(&app.store, right_id).await?,
     );
     let (left_state, right_state) = (
-        read_model::<RunStateView>(&app.store, left_id).await?,
-        read_model::<RunStateView>(&app.store, right_id).await?,
+        model_of::<RunStateView>(&app.store, left_id).await?,
+        model_of::<RunStateView>(&app.store, right_id).await?,
     );
     let duration = |s: &projections::RunSummary| match (s.started_at, s.ended_at) {
         (Some(start), Some(end)) => Some(end.unix_ms() - start.unix_ms()),

@@ -126,7 +126,7 @@ pub async fn count_requests(
 pub async fn metrics(State(app): State<AppState>) -> Response {
     let mut out = String::new();
     append(&mut out, &app.http_metrics.registry);
-    crate::run_metrics::encode_run_metrics(&mut out);
+    append(&mut out, crate::run_metrics::registry());
     append(&mut out, &scraped(&app).await);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

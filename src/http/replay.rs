@@ -4,8 +4,7 @@
 //! is the run-state view folded from the events with `seq ≤ N`, by the same
 //! fold as the live view: replay is re-folding the stream.
 
-use super::body::Params;
-use super::body::{parse_json, query_int, run_id};
+use super::body::{parse_json, query_int, run_id, Params};
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::projector::Snapshot;

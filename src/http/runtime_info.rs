@@ -201,7 +201,7 @@ pub async fn delete_policy(
 }
 
 /// A policy descriptor with its rules as JSON rather than a string.
-pub fn policy_json(policy: &PolicyDescriptor) -> Value {
+fn policy_json(policy: &PolicyDescriptor) -> Value {
     let mut value = message_to_json("macp.v1.PolicyDescriptor", policy);
     if let Ok(rules) = serde_json::from_str::<Value>(&policy.rules) {
         value["rules"] = rules;

@@ -7,8 +7,7 @@
 //! open after the run ends: clients close it. When the run is deleted, a
 //! last `run_deleted` event (`{runId, ts}`) is sent and the stream ends.
 
-use super::body::Params;
-use super::body::{query_int, run_id};
+use super::body::{query_bool, query_int, run_id, Params};
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::live::{frame, FeedItem, CANONICAL_EVENT, SNAPSHOT};
@@ -81,16 +80,7 @@ pub async fn stream(
         last_event_id,
         0..=i64::MAX,
     )?;
-    let include_snapshot = match params.include_snapshot.as_deref() {
-        None | Some("true") | Some("1") => true,
-        Some("false") | Some("0") => false,
-        Some(other) => {
-            return Err(AppError::field(
-                "includeSnapshot",
-                format!("must be true or false, got {other:?}"),
-            ))
-        }
-    };
+    let include_snapshot = query_bool(params.include_snapshot.as_deref(), "includeSnapshot", true)?;
     let default_heartbeat = i64::try_from(app.sse_heartbeat_ms).unwrap_or(15_000);
     let heartbeat_ms = query_int(
         params.heartbeat_ms.as_deref(),

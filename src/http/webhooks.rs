@@ -2,8 +2,7 @@
 //! from the outbox (`webhook_delivery`). A secret goes in, never out.
 
 use super::access::Caller;
-use super::body::Params;
-use super::body::{parse_json, query_int};
+use super::body::{parse_json, query_int, Params};
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::commands::webhooks::WebhookBody;

@@ -3,6 +3,8 @@
 use crate::store::{EventStore, StoreError};
 use sqlx::Row;
 use std::collections::HashMap;
+use std::time::Duration;
+use tokio::time::Instant;
 
 impl EventStore {
     /// The checkpoint row of a projector, created at 0 if missing.
@@ -37,6 +39,32 @@ impl EventStore {
         rows.iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect()
+    }
+
+    /// Waits, `wait` at most, until every projector of `projectors` has
+    /// folded the log up to `position`, reading the checkpoints again every
+    /// `poll`: `true` once they have, `false` if the time ran out first.
+    pub async fn wait_for_checkpoints(
+        &self,
+        projectors: &[&str],
+        position: i64,
+        wait: Duration,
+        poll: Duration,
+    ) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let checkpoints = self.checkpoints().await?;
+            let behind = projectors
+                .iter()
+                .any(|name| checkpoints.get(*name).copied().unwrap_or(0) < position);
+            if !behind {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(poll).await;
+        }
     }
 
     /// The lowest checkpoint of any projector: the log is fully projected
