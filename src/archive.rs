@@ -4,9 +4,10 @@
 //! `RunArchive`, whose schema is `proto/macp/control_plane/archive/v1/`.
 //! Offline verification needs the file alone: no service, no database.
 
-use crate::runtime::receipts::{recheck, ReceiptReport};
-use crate::store::{chain_report, ChainReport, ChainRow};
-use aggregates::{RunEvent, Timestamp, RUN_AGGREGATE_TYPE};
+use crate::runtime::receipts::ReceiptReport;
+use crate::store::{chain, ChainReport, ChainRow};
+use crate::verify::{check_rows, RowsCheck};
+use aggregates::{Timestamp, RUN_AGGREGATE_TYPE};
 use prost::Message;
 use serde::Serialize;
 use uuid::Uuid;
@@ -21,8 +22,6 @@ pub mod pb {
 
 /// `RunArchive.format` of this version.
 pub const FORMAT: &str = "macp-run-archive/1";
-/// `RunArchive.chain_encoding`: the encoding of `store/chain.rs`.
-pub const CHAIN_ENCODING: &str = "macp-control-plane/chain/1";
 /// The media type an archive is served as.
 pub const MEDIA_TYPE: &str = "application/x-protobuf";
 
@@ -31,7 +30,7 @@ pub fn build(run_id: Uuid, rows: &[ChainRow]) -> pb::RunArchive {
     pb::RunArchive {
         format: FORMAT.into(),
         run_id: run_id.to_string(),
-        chain_encoding: CHAIN_ENCODING.into(),
+        chain_encoding: chain::ENCODING.into(),
         chain_head: rows
             .last()
             .and_then(|row| row.chain_hash.clone())
@@ -92,7 +91,7 @@ pub enum ArchiveError {
 /// The bytes are not a `RunArchive` of a format this build reads.
 pub fn verify(bytes: &[u8]) -> Result<ArchiveVerification, ArchiveError> {
     let archive = pb::RunArchive::decode(bytes)?;
-    if archive.format != FORMAT || archive.chain_encoding != CHAIN_ENCODING {
+    if archive.format != FORMAT || archive.chain_encoding != chain::ENCODING {
         return Err(ArchiveError::Unsupported {
             format: archive.format,
             encoding: archive.chain_encoding,
@@ -121,15 +120,18 @@ pub fn verify(bytes: &[u8]) -> Result<ArchiveVerification, ArchiveError> {
             stranger.position, stranger.aggregate_type, stranger.aggregate_id, archive.run_id
         ));
     }
-    let chain = chain_report(&rows);
+    let RowsCheck {
+        chain,
+        events,
+        receipt,
+    } = check_rows(&rows);
     let head_matches = chain.head.as_deref() == Some(archive.chain_head.as_str());
     // Folding cannot fail (every `apply` is total): loading is the check.
-    let loaded: Result<Vec<RunEvent>, String> = rows.iter().map(ChainRow::event).collect();
-    let (events_load, receipt) = match loaded {
-        Ok(events) => (true, recheck(&events)),
+    let events_load = match events {
+        Ok(_) => true,
         Err(why) => {
             detail.get_or_insert(why);
-            (false, None)
+            false
         }
     };
     let receipt_holds = !receipt.as_ref().is_some_and(ReceiptReport::fails);

@@ -108,9 +108,11 @@ pub async fn verify_run(
     };
     // Read after the models: it holds every event they were folded from.
     let rows = store.chain_rows(run_id).await?;
-    let chain = chain_report(&rows);
-    let events: Result<Vec<RunEvent>, String> = rows.iter().map(ChainRow::event).collect();
-    let receipt = events.as_ref().ok().and_then(recheck);
+    let RowsCheck {
+        chain,
+        events,
+        receipt,
+    } = check_rows(&rows);
     let models = match (&events, stored) {
         (_, None) => Vec::new(),
         (Ok(events), Some(stored)) => compare_models(&stored, &rows, events),
@@ -223,6 +225,27 @@ fn canonical(value: &Value) -> String {
         }
     }
     sorted(value).to_string()
+}
+
+/// What an auditor checks of a run's stored rows, wherever they were read
+/// (the log, an archive): the chain, that every event loads, and the
+/// recorded decision receipt checked again from its bytes.
+pub struct RowsCheck {
+    pub chain: ChainReport,
+    /// The events, or why one of them does not load.
+    pub events: Result<Vec<RunEvent>, String>,
+    /// `None` when the events do not load or hold no receipt.
+    pub receipt: Option<ReceiptReport>,
+}
+
+/// Checks `rows` (one run's stream, in order): see [`RowsCheck`].
+pub fn check_rows(rows: &[ChainRow]) -> RowsCheck {
+    let events: Result<Vec<RunEvent>, String> = rows.iter().map(ChainRow::event).collect();
+    RowsCheck {
+        chain: chain_report(rows),
+        receipt: events.as_ref().ok().and_then(recheck),
+        events,
+    }
 }
 
 #[cfg(test)]

@@ -26,9 +26,10 @@ pub type ChainHash = [u8; 32];
 /// What the first event of a stream is chained to.
 pub const GENESIS: ChainHash = [0; 32];
 
-/// The tag that opens the canonical bytes: names the encoding and its
-/// version, so a later encoding cannot collide with this one.
-const TAG: &[u8] = b"macp-control-plane/chain/1\0";
+/// The name and version of this encoding. The canonical bytes open with
+/// it and a NUL, so a later encoding cannot collide with this one; an
+/// archive names it too.
+pub const ENCODING: &str = "macp-control-plane/chain/1";
 
 /// One event row as the chain covers it: the log's columns, as stored.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +47,8 @@ impl ChainedRow<'_> {
     /// This row's hash, chained to `previous` (see the module docs).
     pub fn link(&self, previous: &ChainHash) -> ChainHash {
         let mut hasher = Sha256::new();
-        hasher.update(TAG);
+        hasher.update(ENCODING.as_bytes());
+        hasher.update([0]);
         hasher.update(previous);
         field(&mut hasher, self.aggregate_type.as_bytes());
         field(&mut hasher, self.aggregate_id.as_bytes());

@@ -173,37 +173,35 @@ impl EventStore {
             return Ok(head);
         }
         let stream = run_id.to_string();
-        // Twice at most: once more after chaining the stream.
-        for _ in 0..2 {
-            let recorded: Option<Option<String>> = sqlx::query_scalar(
-                "SELECT chain_hash FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-                 AND sequence = $3",
-            )
-            .bind(RUN_AGGREGATE_TYPE)
-            .bind(&stream)
-            .bind(i64::try_from(version).unwrap_or(i64::MAX))
-            .fetch_optional(self.pool())
-            .await?;
-            match recorded {
-                None => return Err(AppendError::Conflict),
-                Some(Some(text)) => {
-                    return chain::from_hex(&text).ok_or_else(|| {
-                        StoreError::Corrupt(format!("chain hash {text:?} of run {run_id}")).into()
-                    })
-                }
-                Some(None) => {
-                    chain_stream(self.pool(), self.dialect(), &stream).await?;
-                }
-            }
+        let recorded: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT chain_hash FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             AND sequence = $3",
+        )
+        .bind(RUN_AGGREGATE_TYPE)
+        .bind(&stream)
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
+        .fetch_optional(self.pool())
+        .await?;
+        match recorded {
+            None => Err(AppendError::Conflict),
+            Some(Some(text)) => chain::from_hex(&text).ok_or_else(|| {
+                StoreError::Corrupt(format!("chain hash {text:?} of run {run_id}")).into()
+            }),
+            // Not chained yet: chain the stream, and take the row's link.
+            Some(None) => chain_stream(self.pool(), self.dialect(), &stream)
+                .await?
+                .into_iter()
+                .find(|(sequence, _)| *sequence == version)
+                .map(|(_, hash)| hash)
+                .ok_or(AppendError::Conflict),
         }
-        Err(StoreError::Corrupt(format!("run {run_id}'s stream does not chain")).into())
     }
 
     /// Chains every row that has no hash yet (appended before migration
     /// 0010, or by another writer), stream by stream; answers how many
     /// streams it chained. Logs its progress: a large old log takes a
     /// while, once.
-    pub async fn chain_unchained(&self) -> Result<usize, StoreError> {
+    pub(super) async fn chain_unchained(&self) -> Result<usize, StoreError> {
         let streams: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT aggregate_id FROM events WHERE chain_hash IS NULL \
                  AND aggregate_type = $1",
@@ -266,7 +264,8 @@ async fn stream_rows(
 
 /// Records a hash on every row of `stream` that has none, continuing from
 /// the hashes rows already record (a row whose recorded hash is wrong
-/// stays wrong, for verification to find); answers the last row's hash.
+/// stays wrong, for verification to find); answers each row's sequence
+/// and link.
 /// The rows are read first and the hashes written in a transaction of
 /// their own that starts with a write (on SQLite, one that read first
 /// could not wait for the write lock). Writing is idempotent: a hash is
@@ -275,10 +274,11 @@ async fn chain_stream(
     pool: &AnyPool,
     dialect: super::Dialect,
     stream: &str,
-) -> Result<ChainHash, StoreError> {
+) -> Result<Vec<(u64, ChainHash)>, StoreError> {
     let rows = stream_rows(pool, dialect, stream).await?;
     let mut previous = GENESIS;
     let mut missing = Vec::new();
+    let mut links = Vec::with_capacity(rows.len());
     for row in &rows {
         previous = match row.chain_hash.as_deref().and_then(chain::from_hex) {
             Some(hash) => hash,
@@ -288,6 +288,7 @@ async fn chain_stream(
                 hash
             }
         };
+        links.push((row.sequence, previous));
     }
     if !missing.is_empty() {
         let mut tx = pool.begin().await?;
@@ -302,5 +303,5 @@ async fn chain_stream(
         }
         tx.commit().await?;
     }
-    Ok(previous)
+    Ok(links)
 }

@@ -23,18 +23,7 @@ impl EventStore {
         projection: &str,
         run_id: Uuid,
     ) -> Result<Option<(String, i64)>, StoreError> {
-        let sql = format!(
-            "SELECT {}, position FROM read_models WHERE projection = $1 AND model_key = $2",
-            self.dialect().as_text("doc")
-        );
-        let key = self.dialect().key_to_db(&run_id.to_string()).into_owned();
-        let row = sqlx::query(&sql)
-            .bind(projection)
-            .bind(key)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|row| Ok((self.dialect().doc_from_db(row.try_get(0)?), row.try_get(1)?)))
-            .transpose()
+        self.read_model_row(projection, &run_id.to_string()).await
     }
 
     /// A document of `read_models` by its key (a run id, or another key
@@ -44,13 +33,28 @@ impl EventStore {
         projection: &str,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
+        let row = self.read_model_row(projection, key).await?;
+        Ok(row.map(|(doc, _)| doc))
+    }
+
+    /// A document by its key, and the log position it was written at.
+    async fn read_model_row(
+        &self,
+        projection: &str,
+        key: &str,
+    ) -> Result<Option<(String, i64)>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM read_models WHERE projection = $1 AND model_key = $2",
+            "SELECT {}, position FROM read_models WHERE projection = $1 AND model_key = $2",
             self.dialect().as_text("doc")
         );
-        let key = self.dialect().key_to_db(key);
-        self.one_doc(sqlx::query_scalar(&sql).bind(projection).bind(key.as_ref()))
-            .await
+        let key = self.dialect().key_to_db(key).into_owned();
+        let row = sqlx::query(&sql)
+            .bind(projection)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| Ok((self.dialect().doc_from_db(row.try_get(0)?), row.try_get(1)?)))
+            .transpose()
     }
 
     /// The documents of `projection` for these runs (missing ones left out).
