@@ -58,7 +58,6 @@ pub struct RunState {
     pub last_seq: u64,
     /// The `ordinal` of the last recorded runtime envelope (so also how
     /// many are recorded): the stream's resume point.
-    #[serde(alias = "recorded_ordinals")]
     pub last_ordinal: u64,
     pub seen_participants: BTreeSet<String>,
     /// How many of the request's kickoff messages have an outcome recorded.
@@ -160,7 +159,8 @@ impl RunState {
         self.status.is_some_and(RunStatus::is_terminal)
     }
 
-    fn mode_name(&self) -> &str {
+    /// The run's mode, or `""` before it was requested.
+    pub fn mode_name(&self) -> &str {
         self.request
             .as_ref()
             .map(|r| r.session.mode_name.as_str())

@@ -32,12 +32,7 @@ pub async fn fetch(
             let (keys_json, keys_problem) = match with_retries(|| runtime.get_receipt_keys()).await
             {
                 Ok(keys) => (Some(keys), None),
-                Err(error) => (
-                    None,
-                    Some(format!(
-                        "the runtime's receipt keys could not be fetched: {error}"
-                    )),
-                ),
+                Err(error) => (None, Some(format!("{}: {error}", receipts::KEYS_UNFETCHED))),
             };
             let mut checks =
                 receipts::check(&receipt_json, keys_json.as_deref(), commitment.as_deref());

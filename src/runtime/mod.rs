@@ -20,5 +20,8 @@ pub use client::{RuntimeClient, RuntimeTls, SessionSubscription};
 pub use credentials::Credentials;
 pub use error::{RefusalCode, RuntimeError};
 
+/// The message type that resolves a session (its Commitment envelope).
+pub const COMMITMENT: &str = "Commitment";
+
 /// The protocol version this control plane speaks.
 pub const MACP_VERSION: &str = "1.0";

@@ -5,6 +5,7 @@
 //! envelope this control plane recorded. Pure: the same checks run when a
 //! receipt is recorded, in `verify`, and offline on an archive.
 
+use super::COMMITMENT;
 use aggregates::receipt::ReceiptChecks;
 use aggregates::RunEvent;
 use base64::engine::general_purpose::STANDARD;
@@ -13,8 +14,9 @@ use macp_core::commitment_hash::commitment_hash_of_wire;
 use macp_core::receipt::{add_jwks, verify, AttestationOutcome, Integrity, TrustedKeys};
 use serde_json::Value;
 
-/// The message type of the envelope that resolves a session.
-const COMMITMENT: &str = "Commitment";
+/// How a failure to fetch the runtime's receipt keys opens, among a
+/// receipt's problems: it is about the fetch, not the receipt's bytes.
+pub const KEYS_UNFETCHED: &str = "the runtime's receipt keys could not be fetched";
 
 /// The modes whose resolved sessions have receipts (the standards-track
 /// modes; extension modes, `ext.*`, have none).
@@ -165,7 +167,7 @@ pub fn recheck<'a>(
     // A failure to fetch the keys is about the fetch, not the bytes.
     as_recorded_checks
         .problems
-        .retain(|problem| !problem.starts_with("the runtime's receipt keys"));
+        .retain(|problem| !problem.starts_with(KEYS_UNFETCHED));
     Some(ReceiptReport {
         present: true,
         unavailable: None,

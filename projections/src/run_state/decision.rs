@@ -4,6 +4,7 @@
 
 use super::{text, GraphEdge, ProposalEntry, RunStateView};
 use aggregates::CanonicalEvent;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 impl RunStateView {
@@ -12,7 +13,7 @@ impl RunStateView {
         if let Some(receipt) = event
             .data
             .get("decisionReceipt")
-            .and_then(|r| serde_json::from_value(r.clone()).ok())
+            .and_then(|r| aggregates::receipt::ReceiptSummary::deserialize(r).ok())
         {
             self.decision
                 .current

@@ -99,11 +99,7 @@ impl RunDriver {
             }
             // A standards-track mode's resolved session has a decision
             // receipt: fetched and checked now, recorded with the end.
-            let mode = drained
-                .request
-                .as_ref()
-                .map(|r| r.session.mode_name.as_str());
-            if mode.is_some_and(has_receipts) {
+            if has_receipts(drained.mode_name()) {
                 *receipt = Some(Box::new(
                     decision_receipt::fetch(
                         &self.runtime,

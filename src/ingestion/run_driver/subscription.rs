@@ -6,7 +6,7 @@
 use super::{backoff, DriveError, RunDriver};
 use crate::runtime::client::StreamItem;
 use crate::runtime::pb::{Envelope, MacpError};
-use crate::runtime::{RuntimeError, SessionSubscription};
+use crate::runtime::{RuntimeError, SessionSubscription, COMMITMENT};
 use aggregates::{RunCommand, RunState, Timestamp};
 use futures::FutureExt;
 use std::time::Duration;
@@ -97,7 +97,7 @@ impl RunDriver {
                         // Whatever else the stream already holds is recorded
                         // in the same append: one transaction per burst.
                         let (batch, end) = ready_envelopes(self.run_id, envelope, &mut subscription);
-                        let commitment = batch.iter().any(|e| e.message_type == "Commitment");
+                        let commitment = batch.iter().any(|e| e.message_type == COMMITMENT);
                         if !self.record_envelopes(first_ordinal(&subscription, &batch), &batch).await? {
                             return Ok(StreamEnd::Dropped(RuntimeError::Unavailable(
                                 "envelope ordinals out of step; re-subscribing".into(),
