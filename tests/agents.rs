@@ -10,7 +10,7 @@ mod support;
 use macp_control_plane::api_client::{is_terminal, Client};
 use serde_json::{json, Value};
 use std::process::Stdio;
-use support::{poll_until, Engine, TestDb, RECOVERY_WAIT};
+use support::{poll_until, running_within, Engine, TestDb, RECOVERY_WAIT};
 use tokio::process::Command;
 
 const SPECIALISTS: [&str; 3] = ["fraud", "compliance", "growth"];
@@ -216,15 +216,7 @@ async fn refusals_and_strict_payloads_answer_as_documented() {
     config.strict_payload_fields = true;
     let service = support::TestService::start(&config).await;
     let client = &service.client;
-    let (_, created) = client
-        .post("/runs", &request("policy.default"))
-        .await
-        .unwrap();
-    let run_id = created["runId"].as_str().unwrap().to_string();
-    client
-        .wait_for_status(&run_id, RECOVERY_WAIT, |s| s == "running")
-        .await
-        .unwrap();
+    let run_id = running_within(client, &request("policy.default"), RECOVERY_WAIT).await;
     let (status, refused) = client
         .post(
             &format!("/runs/{run_id}/messages"),

@@ -6,7 +6,7 @@ mod support;
 use macp_control_plane::api_client::{is_terminal, Client};
 use macp_control_plane::demo::{self, decision_request};
 use serde_json::{json, Value};
-use support::{events_until, Engine, TestDb, WAIT};
+use support::{events_until, running, Engine, TestDb, WAIT};
 
 async fn demo_run_completes(engine: Engine) {
     let db = TestDb::new(engine).await;
@@ -224,18 +224,7 @@ async fn bad_input_is_a_400_naming_the_field_and_writes_nothing() {
 async fn a_runtime_refusal_is_an_error_with_its_code_and_is_recorded() {
     let db = TestDb::new(Engine::Sqlite).await;
     let service = db.start().await;
-    let (status, created) = service
-        .client
-        .post("/runs", &decision_request())
-        .await
-        .unwrap();
-    assert_eq!(status, 202);
-    let run_id = created["runId"].as_str().unwrap();
-    service
-        .client
-        .wait_for_status(run_id, WAIT, |s| s == "running")
-        .await
-        .unwrap();
+    let run_id = &running(&service.client, &decision_request()).await;
 
     let body = json!({"from": "mallory", "messageType": "Evaluation",
                       "payload": {"proposalId": "p-1", "recommendation": "REJECT"}});
@@ -352,13 +341,7 @@ async fn the_request_context_and_intent_reach_the_session_start() {
     body["session"]["roots"] = json!([{"uri": "file:///srv/app", "name": "app"}]);
     body["session"]["policyHints"] = json!({"strict": true});
     body["futureField"] = json!("kept");
-    let (_, created) = service.client.post("/runs", &body).await.unwrap();
-    let run_id = created["runId"].as_str().unwrap();
-    service
-        .client
-        .wait_for_status(run_id, WAIT, |s| s == "running")
-        .await
-        .unwrap();
+    let run_id = &running(&service.client, &body).await;
     let start = first_of_type(&service.client, run_id, "message.received").await;
     let payload = &start["data"]["payload"];
     assert_eq!(start["data"]["messageType"], "SessionStart");

@@ -26,8 +26,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::process::{free_port, ControlPlane};
 use support::runtime_peer::{
-    converged_commitment, direct_client, multi_round_request, recorded_history, runtime_history,
-    send_direct, MULTI_ROUND,
+    both_contribute, converged_commitment, direct_client, multi_round_request, recorded_history,
+    runtime_history, send_direct, MULTI_ROUND,
 };
 use support::{running_within, Engine, TestDb, RECOVERY_WAIT};
 use uuid::Uuid;
@@ -67,10 +67,7 @@ async fn contribute(runtime: &RuntimeClient, run_id: &str, tag: &str, rounds: us
 
 /// Agreement and the Commitment, then waits for `completed`.
 async fn finish(client: &Client, runtime: &RuntimeClient, run_id: &str) {
-    for sender in ["alice", "bob"] {
-        let value = json!({"value": "agreed"});
-        send_direct(runtime, run_id, MULTI_ROUND, sender, "Contribute", value).await;
-    }
+    both_contribute(runtime, run_id, "agreed").await;
     let commitment = converged_commitment("c-1");
     let started = Instant::now();
     // The runtime or the store may still be coming back: try until RECOVERY_WAIT.

@@ -14,7 +14,7 @@ use macp_control_plane::store::EventStore;
 use serde_json::json;
 use sqlx::{AnyConnection, Connection, Row};
 use std::time::Duration;
-use support::{Engine, TestDb, WAIT};
+use support::{running, Engine, TestDb, WAIT};
 
 /// Every row of every read-model table, in a fixed order, as text.
 async fn dump_read_models(url: &str) -> Vec<String> {
@@ -72,12 +72,7 @@ async fn rebuilt_models_equal_live_ones(engine: Engine) {
     // Several real runs that touch every model: a decided run, a run with an
     // artifact and a refused message, and a cancelled one.
     demo::run(&service.url()).await.unwrap();
-    let (_, created) = client.post("/runs", &decision_request()).await.unwrap();
-    let second = created["runId"].as_str().unwrap().to_string();
-    client
-        .wait_for_status(&second, WAIT, |s| s == "running")
-        .await
-        .unwrap();
+    let second = running(client, &decision_request()).await;
     let artifact = json!({"kind": "report", "label": "notes", "inline": {"ok": true}});
     let (status, _) = client
         .post(&format!("/runs/{second}/artifacts"), &artifact)

@@ -16,7 +16,7 @@ use support::runtime_peer::{
     assert_recorded_exactly_once, both_contribute, converged_commitment, direct_client,
     multi_round_request, send_direct, start_session_directly, FaultProxy, MULTI_ROUND,
 };
-use support::{Engine, TestDb, PROCESS_WAIT};
+use support::{running_within, Engine, TestDb, PROCESS_WAIT};
 
 const DECISION: &str = "macp.mode.decision.v1";
 
@@ -125,13 +125,7 @@ async fn a_killed_control_plane_resumes_its_runs_losing_and_doubling_nothing() {
 
     let mut control_plane = ControlPlane::start(&db, port, &runtime_address).await;
     let request = multi_round_request(120_000);
-    let (status, created) = client.post("/runs", &request).await.unwrap();
-    assert_eq!(status, 202, "{created}");
-    let run_id = created["runId"].as_str().unwrap().to_string();
-    client
-        .wait_for_status(&run_id, PROCESS_WAIT, |s| s == "running")
-        .await
-        .unwrap();
+    let run_id = running_within(&client, &request, PROCESS_WAIT).await;
 
     // Two kills, each in the middle of a burst of contributions (alice and
     // bob never agree, so the session stays open), each followed by a restart.

@@ -65,15 +65,7 @@ async fn the_control_plane_runs_a_session_over_tls_with_a_token_per_sender() {
     // A sender the control plane holds no token for is refused before any
     // call is made, not sent in dev mode.
     let client = Client::new(&url);
-    let (_, created) = client
-        .post("/runs", &demo::decision_request())
-        .await
-        .unwrap();
-    let run_id = created["runId"].as_str().unwrap();
-    client
-        .wait_for_status(run_id, support::WAIT, |s| s == "running")
-        .await
-        .unwrap();
+    let run_id = &support::running(&client, &demo::decision_request()).await;
     let body = json!({"from": "mallory", "messageType": "Evaluation",
                       "payload": {"proposalId": "p-1", "recommendation": "APPROVE"}});
     let (status, answer) = client

@@ -100,10 +100,20 @@ impl TestDb {
 }
 
 /// GETs `path` until `done` holds for its body (read models follow the
-/// log, each at its own pace), or fails after 30 s with the last body.
+/// log, each at its own pace), or fails after [`WAIT`] with the last body.
 pub async fn poll_until(
     client: &Client,
     path: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    poll_until_within(client, path, WAIT, done).await
+}
+
+/// As [`poll_until`], failing after `wait`.
+pub async fn poll_until_within(
+    client: &Client,
+    path: &str,
+    wait: Duration,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
     let started = std::time::Instant::now();
@@ -112,8 +122,8 @@ pub async fn poll_until(
         if done(&body) {
             return body;
         }
-        assert!(started.elapsed() < WAIT, "{path} never got there: {body}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(started.elapsed() < wait, "{path} never got there: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -157,19 +167,12 @@ pub async fn events_until(
     event_type: &str,
     wait: Duration,
 ) -> Vec<serde_json::Value> {
-    let started = std::time::Instant::now();
-    loop {
-        let (_, events) = client
-            .get(&format!("/runs/{run_id}/events?limit=1000"))
-            .await
-            .expect("GET events");
-        let events = events.as_array().cloned().unwrap_or_default();
-        if events.iter().any(|e| e["type"] == event_type) {
-            return events;
-        }
-        assert!(started.elapsed() < wait, "no {event_type} in {events:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let path = format!("/runs/{run_id}/events?limit=1000");
+    let events = poll_until_within(client, &path, wait, |events| {
+        count_type(events, event_type) > 0
+    })
+    .await;
+    events.as_array().cloned().unwrap_or_default()
 }
 
 /// Two tests of each `scenario(engine)`, `scenario::on_sqlite` and

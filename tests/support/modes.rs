@@ -311,14 +311,7 @@ pub fn request(case: &Case) -> Value {
 
 /// Submits the case's run and waits until its session is open.
 pub async fn start(client: &Client, case: &Case) -> String {
-    let (status, created) = client.post("/runs", &request(case)).await.unwrap();
-    assert_eq!(status, 202, "{created}");
-    let run_id = created["runId"].as_str().unwrap().to_string();
-    client
-        .wait_for_status(&run_id, super::WAIT, |s| s == "running")
-        .await
-        .unwrap();
-    run_id
+    super::running(client, &request(case)).await
 }
 
 /// Sends every step, then the initiator's Commitment (`c-1`).
