@@ -52,3 +52,13 @@ ensure_postgres() {
     export TEST_DATABASE_URL="postgres://macp:macp@127.0.0.1:$port/postgres"
     echo "==> PostgreSQL ready: postgres://macp:***@127.0.0.1:$port/postgres"
 }
+
+# Free space where the build goes, and what target/ takes: the debug build
+# of every target needs about 3 GB (BENCHMARKS.md, "Disk"); a full disk
+# shows up as a compile error otherwise.
+report_disk() {
+    local free used
+    free=$(df -Pk . | awk 'NR == 2 { printf "%.1f", $4 / 1048576 }')
+    used=$(du -sk target 2>/dev/null | awk '{ printf "%.1f", $1 / 1048576 }')
+    echo "==> disk: ${free} GB free here, target/ takes ${used:-0.0} GB"
+}

@@ -1,11 +1,11 @@
 //! Agents that take part through the control plane over HTTP only, as a
 //! scenario registry's agents do: four processes of our own
-//! (`tests/agents/http_agent.py`: one coordinator, three specialists) poll
+//! (`tests/integration/agents/http_agent.py`: one coordinator, three specialists) poll
 //! the run and its events and post their messages, through a decision run
 //! to `completed`; and a run under a policy that refuses the coordinator's
 //! Commitment records `policy.denied` with the runtime's reasons.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::api_client::{is_terminal, Client};
 use serde_json::{json, Value};
@@ -45,7 +45,10 @@ async fn play(client: &Client, base: &str, policy_version: &str) -> (String, i32
     let (status, created) = client.post("/runs", &request).await.unwrap();
     assert_eq!(status, 202, "{created}");
     let run_id = created["runId"].as_str().unwrap().to_string();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agents/http_agent.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/integration/agents/http_agent.py"
+    );
     let agent = |me: &str, role: &str| {
         Command::new("python3")
             .args([

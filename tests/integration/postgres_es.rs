@@ -4,7 +4,7 @@
 //! cqrs-es commits there is folded by the service's projectors and seen by
 //! its write side.
 
-mod support;
+use crate::support;
 
 use aggregates::{RunCommand, RunState, StoredFormUpcaster, Timestamp};
 use cqrs_es::persist::PersistedEventStore;

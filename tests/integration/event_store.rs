@@ -2,7 +2,7 @@
 //! stream, read everything from a global position, refuse a stale append,
 //! and claim an idempotency key atomically with a stream's first events.
 
-mod support;
+use crate::support;
 
 use aggregates::{RunEvent, Timestamp};
 use macp_control_plane::store::AppendError;

@@ -2,7 +2,7 @@
 //! abandoned half-way, as an HTTP handler's is when its client disconnects
 //! during the append: the next command decides on what the log holds.
 
-mod support;
+use crate::support;
 
 use aggregates::{ExecutionRequest, RunCommand, RunEvent, Timestamp};
 use macp_control_plane::run_repository::RunRepository;

@@ -1,6 +1,6 @@
 //! Live SSE and deterministic replay, black-box, against the real runtime.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::api_client::Client;
 use serde_json::{json, Value};

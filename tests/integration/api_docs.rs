@@ -2,7 +2,7 @@
 //! of the contract with its parameters and bodies, and the Swagger UI page
 //! renders it in headless Chromium with every non-loopback host unreachable.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! case asserts the canonical events the contract derives, their subjects
 //! and their decoded payloads.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::api_client::is_terminal;
 use modes::{decision, handoff, multi_round, proposal, quorum, task};

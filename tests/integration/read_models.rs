@@ -2,7 +2,7 @@
 //! traces, events across runs, export, compare, clone, archive, delete,
 //! batches, dashboards and the per-run rebuild.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::api_client::Client;
 use macp_control_plane::demo::{self, decision_request};

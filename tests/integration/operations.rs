@@ -2,7 +2,7 @@
 //! cancel, suspend / resume, signals, context updates, the sent-messages
 //! list, runtime discovery, the policy registry and request validation.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::demo::decision_request;
 use serde_json::{json, Value};

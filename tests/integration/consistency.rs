@@ -4,7 +4,7 @@
 //! end, its webhook deliveries are cancelled, batches and the dashboard do
 //! not list it). On SQLite and PostgreSQL.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::demo::decision_request;
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@
 //! and a projector batch that cannot be written is reported by `/readyz`
 //! and `/metrics` until the cause is gone, then the projectors catch up.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::api_client::is_terminal;
 use macp_control_plane::demo::decision_request;

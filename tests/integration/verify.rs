@@ -6,7 +6,7 @@
 //! decision receipt verifies and a forged one does not; an archive
 //! verifies offline.
 
-mod support;
+use crate::support;
 
 use aggregates::{RunEvent, Timestamp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -7,7 +7,7 @@
 //! canonical events from the log's version-1 payloads, and after 0010 has
 //! chained every old event.
 
-mod support;
+use crate::support;
 
 use aggregates::{decide, RawEnvelope, RunCommand, RunEvent, RunState, Timestamp};
 use macp_control_plane::demo::decision_request;

@@ -2,7 +2,7 @@
 //! exports spans over OTLP/HTTP, and the spans about a run carry the run's
 //! `traceId` as their trace id.
 
-mod support;
+use crate::support;
 
 use axum::body::Bytes;
 use axum::extract::State;

@@ -1,7 +1,7 @@
 //! Black-box tests: HTTP in, HTTP out, against the real MACP runtime and a
 //! real event store (SQLite and PostgreSQL).
 
-mod support;
+use crate::support;
 
 use macp_control_plane::api_client::{is_terminal, Client};
 use macp_control_plane::demo::{self, decision_request};

@@ -8,7 +8,7 @@
 //! prints its figures on a `fault figures:` line (`--nocapture` shows them).
 //! Losses and doubles are counted against the runtime's own session history.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::api_client::{is_terminal, Client};
 use macp_control_plane::demo::decision_request;
@@ -132,17 +132,10 @@ async fn tally(runtime: &RuntimeClient, store: &EventStore, run_id: &str) -> Tal
     tally
 }
 
-// One module a fault (a test crate's modules sit beside its root file, so
-// each is named by path).
-#[path = "faults/fuzz.rs"]
+// One module a fault, in `faults/`.
 mod fuzz;
-#[path = "faults/idempotency.rs"]
 mod idempotency;
-#[path = "faults/kills.rs"]
 mod kills;
-#[path = "faults/postgres_outage.rs"]
 mod postgres_outage;
-#[path = "faults/runtime_restart.rs"]
 mod runtime_restart;
-#[path = "faults/sigterm.rs"]
 mod sigterm;

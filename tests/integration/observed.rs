@@ -4,7 +4,7 @@
 //! TTL once discovered; a cancel that reaches the runtime after the session
 //! resolved answers 409 and the run ends as the session did.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::api_client::{is_terminal, Client};
 use macp_control_plane::demo::decision_request;

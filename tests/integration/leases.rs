@@ -2,7 +2,7 @@
 //! lease another instance took stops being driven here, and the lease is
 //! left to its new holder, on both engines.
 
-mod support;
+use crate::support;
 
 use sqlx::Connection;
 use support::runtime_peer::multi_round_request;

@@ -6,7 +6,7 @@
 //! every projector has reached the head of the log and the service is
 //! ready. Prints `fuzz figures:` lines (the README quotes them).
 
-mod support;
+use crate::support;
 
 use macp_control_plane::config::EmbeddedStorageKind;
 use macp_control_plane::demo::decision_request;

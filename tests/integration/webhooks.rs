@@ -3,7 +3,7 @@
 //! retried with backoff after failures, and survive a restart of the
 //! control plane in the outbox, each delivered once.
 
-mod support;
+use crate::support;
 
 use axum::body::Bytes;
 use axum::extract::State;

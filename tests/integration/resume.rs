@@ -2,7 +2,7 @@
 //! process), every envelope the runtime accepted is recorded exactly once,
 //! in order. Checked against the runtime's own replay of the session.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::api_client::{is_terminal, Client};
 use macp_control_plane::demo::decision_request;

@@ -4,7 +4,7 @@
 //! against the console's own JSON Schemas (`support::shapes`), on SQLite
 //! and PostgreSQL; and every query parameter it sends, honoured.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::api_client::{is_terminal, Client};
 use macp_control_plane::demo::{self, decision_request};

@@ -4,7 +4,7 @@
 //! without releasing its leases (the rebuild job takes them over once they
 //! lapse and folds everything itself), once by the job alone.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::demo::{self, decision_request};
 use macp_control_plane::live::LiveHub;

@@ -2,7 +2,7 @@
 //! any run live, exactly one ingests a run, and when it dies another takes
 //! the run over and finishes it from the log.
 
-mod support;
+use crate::support;
 
 use macp_control_plane::api_client::{is_terminal, Client};
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
