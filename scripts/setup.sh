@@ -59,6 +59,9 @@ ensure_postgres() {
 report_disk() {
     local free used
     free=$(df -Pk . | awk 'NR == 2 { printf "%.1f", $4 / 1048576 }')
-    used=$(du -sk target 2>/dev/null | awk '{ printf "%.1f", $1 / 1048576 }')
-    echo "==> disk: ${free} GB free here, target/ takes ${used:-0.0} GB"
+    used=0.0
+    if [ -d target ]; then
+        used=$(du -sk target | awk '{ printf "%.1f", $1 / 1048576 }')
+    fi
+    echo "==> disk: ${free} GB free here, target/ takes ${used} GB"
 }
