@@ -54,7 +54,7 @@ ensure_postgres() {
 }
 
 # Free space where the build goes, and what target/ takes: the debug build
-# of every target needs about 3 GB (BENCHMARKS.md, "Disk"); a full disk
+# of every target needs about 2 GB (BENCHMARKS.md, "Disk"); a full disk
 # shows up as a compile error otherwise.
 report_disk() {
     local free used

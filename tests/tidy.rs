@@ -1,6 +1,7 @@
 //! Tidy checks on the source tree itself: every Rust file says what it is
 //! for in its first line, no source file grows past what one job needs,
-//! and every path `ARCHITECTURE.md` names exists.
+//! every path `ARCHITECTURE.md` names exists, and the black-box tests
+//! stay one binary.
 //! (The idea is rust-analyzer's `tidy` tests: rules about the code base
 //! that a reviewer would otherwise have to remember.)
 
@@ -159,4 +160,48 @@ fn source_files_stay_small() {
     );
     let median = sizes[sizes.len() / 2].0;
     assert!(median < 200, "the median source file has {median} lines");
+}
+
+/// Each test binary links the whole service (about 100 MB unoptimised), so a
+/// black-box test joins `tests/integration/`; only a test that needs a
+/// process of its own (a process-wide log subscriber) is a binary beside it.
+#[test]
+fn black_box_tests_share_one_binary() {
+    const OWN_BINARIES: [&str; 3] = [
+        "tests/runtime_auth.rs",
+        "tests/security.rs",
+        "tests/tidy.rs",
+    ];
+    let tree = tree();
+    let mut binaries: Vec<&String> = tree
+        .iter()
+        .filter(|path| {
+            path.starts_with("tests/") && path.ends_with(".rs") && path.matches('/').count() == 1
+        })
+        .collect();
+    binaries.sort();
+    assert_eq!(
+        binaries, OWN_BINARIES,
+        "a new black-box test goes in tests/integration/ (and its main.rs)"
+    );
+    // A module file that `main.rs` does not declare is never compiled, so
+    // its tests would silently never run.
+    let main = std::fs::read_to_string(root().join("tests/integration/main.rs"))
+        .expect("tests/integration/main.rs");
+    let undeclared: Vec<&String> = tree
+        .iter()
+        .filter_map(|path| {
+            let module = path
+                .strip_prefix("tests/integration/")?
+                .strip_suffix(".rs")?;
+            let declared = module == "main"
+                || module.contains('/')
+                || main.lines().any(|line| line == format!("mod {module};"));
+            (!declared).then_some(path)
+        })
+        .collect();
+    assert!(
+        undeclared.is_empty(),
+        "tests/integration/main.rs does not declare {undeclared:?}"
+    );
 }
