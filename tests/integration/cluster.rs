@@ -45,10 +45,19 @@ async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_w
     )
     .await;
 
+    // The burst sends its first half, then waits until A is dead to send
+    // the second, so A dies mid-burst however fast the runtime answers.
+    let (a_dead, a_is_dead) = tokio::sync::oneshot::channel::<()>();
     let burst = {
         let (direct, run_id) = (direct.clone(), run_id.clone());
         tokio::spawn(async move {
+            let mut a_is_dead = Some(a_is_dead);
             for i in 0..40 {
+                if i == 20 {
+                    if let Some(a_is_dead) = a_is_dead.take() {
+                        a_is_dead.await.expect("A killed");
+                    }
+                }
                 for sender in ["alice", "bob"] {
                     send_direct(
                         &direct,
@@ -63,15 +72,15 @@ async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_w
             }
         })
     };
-    // A dies mid-burst: once B has seen one of the burst's envelopes
-    // recorded, while the burst is still being sent.
+    // A dies once B has seen one of the burst's envelopes recorded.
     let mut events = watch
         .until(PROCESS_WAIT, |e| {
             e.name == "canonical_event" && e.data["type"] == "message.received"
         })
         .await;
-    assert!(!burst.is_finished(), "the burst ended before A was killed");
+    assert!(!burst.is_finished(), "the burst's second half waits for A");
     a.kill();
+    a_dead.send(()).expect("the burst waits");
     burst.await.unwrap();
     both_contribute(&direct, &run_id, "agreed").await;
     let commitment = converged_commitment("c-1");

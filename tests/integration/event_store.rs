@@ -7,7 +7,7 @@ use crate::support;
 use aggregates::{RunEvent, Timestamp};
 use macp_control_plane::store::AppendError;
 use sqlx::Connection;
-use support::{Engine, TestDb};
+use support::{read_all_settled, Engine, TestDb};
 use uuid::Uuid;
 
 fn started(ms: i64) -> RunEvent {
@@ -39,7 +39,7 @@ async fn contract(engine: Engine) {
     assert_eq!(stream[2].event, started(4));
     assert_eq!(store.read_stream(a, 2).await.unwrap().len(), 1);
 
-    let all = store.read_all(0, 100).await.unwrap();
+    let all = read_all_settled(&store, 0, 4).await;
     assert_eq!(all.len(), 4);
     assert!(
         all.windows(2).all(|w| w[0].position < w[1].position),
@@ -92,7 +92,7 @@ async fn a_reader_never_passes_an_append_still_in_flight_on_postgres() {
     let store = db.store().await;
     let (slow, fast) = (Uuid::now_v7(), Uuid::now_v7());
     store.append(slow, 0, &[started(1)], None).await.unwrap();
-    let seen = store.read_all(0, 100).await.unwrap();
+    let seen = read_all_settled(&store, 0, 1).await;
     let mut position = seen.last().unwrap().position;
 
     // The slow writer takes the next position and holds its transaction
@@ -123,7 +123,7 @@ async fn a_reader_never_passes_an_append_still_in_flight_on_postgres() {
         .execute(&mut slow_writer)
         .await
         .unwrap();
-    let after = store.read_all(position, 100).await.unwrap();
+    let after = read_all_settled(&store, position, 2).await;
     let streams: Vec<Uuid> = after.iter().map(|e| e.stream_id).collect();
     assert_eq!(streams, vec![slow, fast], "both, in position order");
     position = after.last().unwrap().position;

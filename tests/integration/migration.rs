@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use sqlx::migrate::Migrator;
 use sqlx::Connection;
 use std::borrow::Cow;
-use support::{poll_until, Engine, TestDb, TestService};
+use support::{poll_until, read_all_settled, Engine, TestDb, TestService};
 use uuid::Uuid;
 
 /// The last migration of the previous schema.
@@ -176,7 +176,6 @@ async fn an_old_log_migrates_whole(engine: Engine) {
 
     // Opening the store applies 0007 and what follows.
     let store = db.store().await;
-    let log = store.read_all(0, 1_000).await.unwrap();
     let written: Vec<(Uuid, u64, &RunEvent)> = runs
         .iter()
         .flat_map(|(run_id, events)| {
@@ -186,6 +185,7 @@ async fn an_old_log_migrates_whole(engine: Engine) {
                 .map(|(i, event)| (*run_id, i as u64 + 1, event))
         })
         .collect();
+    let log = read_all_settled(&store, 0, written.len()).await;
     let read: Vec<(Uuid, u64, &RunEvent)> = log
         .iter()
         .map(|stored| (stored.stream_id, stored.version, &stored.event))
@@ -219,10 +219,7 @@ async fn an_old_log_migrates_whole(engine: Engine) {
         .await
         .unwrap();
     assert_eq!(version, events.len() as u64 + 1);
-    let tail = store
-        .read_all(*positions.last().unwrap(), 10)
-        .await
-        .unwrap();
+    let tail = read_all_settled(&store, *positions.last().unwrap(), 1).await;
     assert_eq!(tail.len(), 1);
     assert_eq!(tail[0].event, next);
     assert!(tail[0].position > *positions.last().unwrap());

@@ -127,6 +127,25 @@ pub async fn poll_until_within(
     }
 }
 
+/// `read_all(after, …)` once it returns `count` events, or what it
+/// returns after [`WAIT`]. On PostgreSQL the log is read only below the
+/// oldest write transaction still open in the whole cluster, so another
+/// test's transaction, in another database, may hide a commit a moment.
+pub async fn read_all_settled(
+    store: &EventStore,
+    after: i64,
+    count: usize,
+) -> Vec<macp_control_plane::store::StoredEvent> {
+    let started = std::time::Instant::now();
+    loop {
+        let events = store.read_all(after, 1_000).await.expect("read_all");
+        if events.len() >= count || started.elapsed() > WAIT {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// How long a test waits for the service in its own process to get
 /// somewhere (a run to run, a read model to catch up) before it fails.
 pub const WAIT: Duration = Duration::from_secs(30);
