@@ -51,24 +51,22 @@ async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_w
     let burst = {
         let (direct, run_id) = (direct.clone(), run_id.clone());
         tokio::spawn(async move {
-            let mut a_is_dead = Some(a_is_dead);
-            for i in 0..40 {
-                if i == 20 {
-                    if let Some(a_is_dead) = a_is_dead.take() {
-                        a_is_dead.await.expect("A killed");
+            let contribute = |i: usize| {
+                let (direct, run_id) = (direct.clone(), run_id.clone());
+                async move {
+                    for sender in ["alice", "bob"] {
+                        let value = json!({"value": format!("{sender}-{i}")});
+                        send_direct(&direct, &run_id, MULTI_ROUND, sender, "Contribute", value)
+                            .await;
                     }
                 }
-                for sender in ["alice", "bob"] {
-                    send_direct(
-                        &direct,
-                        &run_id,
-                        MULTI_ROUND,
-                        sender,
-                        "Contribute",
-                        json!({"value": format!("{sender}-{i}")}),
-                    )
-                    .await;
-                }
+            };
+            for i in 0..20 {
+                contribute(i).await;
+            }
+            a_is_dead.await.expect("A killed");
+            for i in 20..40 {
+                contribute(i).await;
             }
         })
     };
