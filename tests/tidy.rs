@@ -184,24 +184,27 @@ fn black_box_tests_share_one_binary() {
         binaries, OWN_BINARIES,
         "a new black-box test goes in tests/integration/ (and its main.rs)"
     );
-    // A module file that `main.rs` does not declare is never compiled, so
-    // its tests would silently never run.
-    let main = std::fs::read_to_string(root().join("tests/integration/main.rs"))
-        .expect("tests/integration/main.rs");
+    // A module file its parent does not declare (`main.rs`, or `faults.rs`
+    // for `faults/kills.rs`) is never compiled, so its tests would silently
+    // never run.
     let undeclared: Vec<&String> = tree
         .iter()
         .filter_map(|path| {
             let module = path
                 .strip_prefix("tests/integration/")?
                 .strip_suffix(".rs")?;
-            let declared = module == "main"
-                || module.contains('/')
-                || main.lines().any(|line| line == format!("mod {module};"));
+            let (parent, name) = match module.rsplit_once('/') {
+                Some((folder, name)) => (format!("tests/integration/{folder}.rs"), name),
+                None => ("tests/integration/main.rs".to_string(), module),
+            };
+            let parent = std::fs::read_to_string(root().join(parent)).unwrap_or_default();
+            let declared =
+                module == "main" || parent.lines().any(|line| line == format!("mod {name};"));
             (!declared).then_some(path)
         })
         .collect();
     assert!(
         undeclared.is_empty(),
-        "tests/integration/main.rs does not declare {undeclared:?}"
+        "no parent module declares {undeclared:?}"
     );
 }
