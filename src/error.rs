@@ -116,15 +116,6 @@ impl AppError {
             | AppError::Internal(_) => Vec::new(),
         }
     }
-
-    /// A refusal of a message sent into a run, as the message's own error
-    /// (`MESSAGE_SEND_FAILED`); any other runtime failure as it is.
-    pub fn of_message(error: RuntimeError) -> Self {
-        match error {
-            RuntimeError::Refused { code, message } => AppError::MessageRefused { code, message },
-            other @ (RuntimeError::Unavailable(_) | RuntimeError::Timeout(_)) => other.into(),
-        }
-    }
 }
 
 impl From<StoreError> for AppError {

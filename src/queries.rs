@@ -3,7 +3,6 @@
 //! run that exists, the same fold over its stream (read-your-writes).
 
 use crate::error::AppError;
-use crate::projector::load_model;
 use crate::store::EventStore;
 use projections::{Projection, RunSummary};
 use std::time::Duration;
@@ -55,10 +54,7 @@ async fn fold_stream<P: Projection>(store: &EventStore, run_id: Uuid) -> Result<
 
 /// The run's summary, or 404 when there is no such run or it was deleted.
 pub async fn visible_summary(store: &EventStore, run_id: Uuid) -> Result<RunSummary, AppError> {
-    let summary: RunSummary = match store.read_model(RunSummary::NAME, run_id).await? {
-        Some(doc) => parse_model(&doc)?,
-        None => fold_stream(store, run_id).await?,
-    };
+    let summary: RunSummary = model_of(store, run_id).await?;
     match summary.id {
         Some(_) if !summary.deleted => Ok(summary),
         _ => Err(AppError::run_not_found(run_id)),
@@ -74,7 +70,7 @@ pub async fn summary_at_least(
 ) -> Result<RunSummary, AppError> {
     let deadline = Instant::now() + OWN_WRITE_WAIT;
     loop {
-        let summary = load_model::<RunSummary>(store, run_id).await?;
+        let summary = model_of::<RunSummary>(store, run_id).await?;
         if summary.last_event_seq >= seq {
             return Ok(summary);
         }

@@ -95,14 +95,11 @@ impl Service {
 
         let live = LiveHub::new(store.clone());
         let projector_health = projector::ProjectorHealth::default();
-        let projector_leases = projector::served(&live)
-            .iter()
-            .map(|p| projector::lease(p.name(), &instance_id, lease))
-            .collect();
+        let projectors = projector::leased(projector::served(&live), &instance_id, lease);
+        let projector_leases = projectors.iter().map(|(_, lease)| lease.clone()).collect();
         let mut tasks: Vec<JoinHandle<()>> = vec![projector::spawn(
             store.clone(),
-            projector::served(&live),
-            instance_id.clone(),
+            projectors,
             lease,
             projector_health.clone(),
         )];
@@ -144,7 +141,6 @@ impl Service {
         let app = router(
             AppState {
                 commands: Commands::new(
-                    store.clone(),
                     repo.clone(),
                     ingestion.clone(),
                     live.clone(),

@@ -50,7 +50,7 @@ impl Commands {
         if !errors.is_empty() {
             return Err(AppError::validation(errors));
         }
-        visible_summary(&self.store, run_id).await?;
+        visible_summary(self.store(), run_id).await?;
         let artifact_id = Uuid::new_v4().to_string();
         let at = Timestamp::now();
         let command = RunCommand::RegisterArtifact {

@@ -96,7 +96,7 @@ impl Commands {
             None => {}
         }
         let seq = now.last_seq;
-        summary_at_least(&self.store, run_id, seq).await
+        summary_at_least(self.store(), run_id, seq).await
     }
 
     /// 409 with the run's real status, once the driver has recorded the
@@ -105,9 +105,7 @@ impl Commands {
         let waited = tokio::time::timeout(END_RECORDED_WAIT, async {
             loop {
                 match self.repo.load(run_id).await {
-                    Ok(state) if state.status.is_some_and(RunStatus::is_terminal) => {
-                        return state.status
-                    }
+                    Ok(state) if state.is_terminal() => return state.status,
                     Ok(_) => tokio::time::sleep(END_RECORDED_POLL).await,
                     Err(_) => return None,
                 }

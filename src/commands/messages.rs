@@ -128,11 +128,7 @@ impl Commands {
             return Err(AppError::validation(errors));
         }
         let (state, session_id) = self.live_run(run_id).await?;
-        let mode = state
-            .request
-            .as_ref()
-            .map(|r| r.session.mode_name.clone())
-            .unwrap_or_default();
+        let mode = state.mode_name().to_string();
         let encoded = encode_payload(
             &mode,
             &message.message_type,
@@ -277,15 +273,21 @@ impl Commands {
         let message_type = envelope.message_type.clone();
         let (mut details, subject) = describe_outbound(&envelope);
         details.extend(extra);
-        let result = self.runtime().send(&sender, envelope).await;
-        let outcome = match &result {
-            Ok(_) => MessageOutcome::Accepted,
-            Err(RuntimeError::Refused { code, message }) => MessageOutcome::Refused {
-                code: code.to_string(),
-                message: message.clone(),
-            },
+        // The answer is recorded either way; a refusal is then the
+        // message's own error (`MESSAGE_SEND_FAILED`).
+        let (outcome, answer) = match self.runtime().send(&sender, envelope).await {
+            Ok(ack) => (MessageOutcome::Accepted, Ok(ack)),
+            Err(RuntimeError::Refused { code, message }) => (
+                MessageOutcome::Refused {
+                    code: code.to_string(),
+                    message: message.clone(),
+                },
+                Err(AppError::MessageRefused { code, message }),
+            ),
             // Not known to have reached the runtime: nothing to record.
-            Err(error) => return Err(error.clone().into()),
+            Err(error @ (RuntimeError::Unavailable(_) | RuntimeError::Timeout(_))) => {
+                return Err(error.into())
+            }
         };
         let message = OutboundMessage {
             message_id: message_id.clone(),
@@ -303,7 +305,7 @@ impl Commands {
             at: Timestamp::now(),
         };
         self.repo.execute_as(actor, run_id, command).await?;
-        let ack = result.map_err(AppError::of_message)?;
+        let ack = answer?;
         Ok(MessageSent {
             message_id,
             warnings: Vec::new(),

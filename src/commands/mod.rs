@@ -28,7 +28,6 @@ pub use aggregates::Actor;
 /// What the commands work with; cheap to clone (every part is shared).
 #[derive(Clone)]
 pub struct Commands {
-    store: EventStore,
     repo: RunRepository,
     ingestion: Ingestion,
     live: LiveHub,
@@ -38,14 +37,12 @@ pub struct Commands {
 
 impl Commands {
     pub fn new(
-        store: EventStore,
         repo: RunRepository,
         ingestion: Ingestion,
         live: LiveHub,
         strict_payload_fields: bool,
     ) -> Self {
         Commands {
-            store,
             repo,
             ingestion,
             live,
@@ -55,5 +52,9 @@ impl Commands {
 
     fn runtime(&self) -> &RuntimeClient {
         self.ingestion.runtime()
+    }
+
+    fn store(&self) -> &EventStore {
+        self.repo.store()
     }
 }

@@ -69,7 +69,7 @@ impl Commands {
         let runtime = self.runtime();
         runtime.register_policy(descriptor).await?;
         record_operation(
-            &self.store,
+            self.store(),
             actor,
             "policy.register",
             POLICY,
@@ -82,7 +82,14 @@ impl Commands {
     /// Unregisters a policy from the runtime.
     pub async fn unregister_policy(&self, actor: &Actor, policy_id: &str) -> Result<(), AppError> {
         self.runtime().unregister_policy(policy_id).await?;
-        record_operation(&self.store, actor, "policy.delete", POLICY, Some(policy_id)).await;
+        record_operation(
+            self.store(),
+            actor,
+            "policy.delete",
+            POLICY,
+            Some(policy_id),
+        )
+        .await;
         Ok(())
     }
 
@@ -94,7 +101,7 @@ impl Commands {
             .breaker()
             .reset("reset by an operator (POST /admin/circuit-breaker/reset)");
         record_operation(
-            &self.store,
+            self.store(),
             actor,
             "circuit_breaker.reset",
             "circuit-breaker",

@@ -43,15 +43,13 @@ impl Commands {
         actor: &Actor,
         request: ExecutionRequest,
     ) -> Result<RunStarted, AppError> {
-        let mut errors = request.validate();
-        let (payload_errors, warnings) = self.payload_findings(&request);
-        errors.extend(payload_errors);
+        let (errors, warnings) = self.request_findings(&request);
         if !errors.is_empty() {
             return Err(AppError::validation(errors));
         }
         let key = request.idempotency_key().map(String::from);
         if let Some(key) = &key {
-            if let Some(existing) = self.store.idempotent_run(key).await? {
+            if let Some(existing) = self.store().idempotent_run(key).await? {
                 let state = self.repo.load(existing).await?;
                 if !state.deleted {
                     return Ok(made_before(existing, state));
@@ -59,7 +57,7 @@ impl Commands {
                 // The key's run was deleted: the key is free again, and a
                 // request repeated now makes a new run rather than
                 // answering with a run that no longer exists.
-                self.store.release_idempotency_key(key, existing).await?;
+                self.store().release_idempotency_key(key, existing).await?;
             }
         }
         let run_id = Uuid::now_v7();
@@ -101,7 +99,7 @@ impl Commands {
         run_id: Uuid,
         changes: CloneChanges,
     ) -> Result<RunStarted, AppError> {
-        visible_summary(&self.store, run_id).await?;
+        visible_summary(self.store(), run_id).await?;
         let state = self.repo.load(run_id).await?;
         let Some(mut request) = state.request.map(|r| *r) else {
             return Err(AppError::run_not_found(run_id));
@@ -120,36 +118,37 @@ impl Commands {
 
     /// Hides a run from lists unless they include archived runs.
     pub async fn archive_run(&self, actor: &Actor, run_id: Uuid) -> Result<RunSummary, AppError> {
-        visible_summary(&self.store, run_id).await?;
+        visible_summary(self.store(), run_id).await?;
         let at = Timestamp::now();
         self.repo
             .execute_as(actor, run_id, RunCommand::ArchiveRun { at })
             .await?;
-        wait_for_run_models(&self.store).await?;
-        visible_summary(&self.store, run_id).await
+        wait_for_run_models(self.store()).await?;
+        visible_summary(self.store(), run_id).await
     }
 
     /// Deletes an ended run from every read; its events stay in the log.
     pub async fn delete_run(&self, actor: &Actor, run_id: Uuid) -> Result<(), AppError> {
-        visible_summary(&self.store, run_id).await?;
+        visible_summary(self.store(), run_id).await?;
         let at = Timestamp::now();
         self.repo
             .execute_as(actor, run_id, RunCommand::DeleteRun { at })
             .await?;
         self.live.deleted(run_id);
-        wait_for_run_models(&self.store).await
+        wait_for_run_models(self.store()).await
     }
 
-    /// Kickoff and context payloads that cannot be encoded (errors), and
-    /// the unknown fields of their `proto` payloads: warnings (they are
+    /// What is wrong with a request: its own validation's errors, kickoff
+    /// and context payloads that cannot be encoded (errors), and the
+    /// unknown fields of their `proto` payloads: warnings (they are
     /// dropped, and kept on `message.sent`), or errors when the service
     /// refuses unknown fields (`STRICT_PAYLOAD_FIELDS`).
-    pub fn payload_findings(
+    pub fn request_findings(
         &self,
         request: &ExecutionRequest,
     ) -> (Vec<FieldError>, Vec<FieldError>) {
         let mode = &request.session.mode_name;
-        let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+        let (mut errors, mut warnings) = (request.validate(), Vec::new());
         for (i, message) in request.kickoff.iter().enumerate() {
             match encode_payload(
                 mode,

@@ -99,10 +99,10 @@ impl Commands {
             created_at: now.clone(),
             updated_at: now,
         };
-        self.store.save_webhook(&webhook, &secret).await?;
+        self.store().save_webhook(&webhook, &secret).await?;
         tracing::info!(webhook = %webhook.id, "webhook registered");
         record_operation(
-            &self.store,
+            self.store(),
             actor,
             "webhook.create",
             WEBHOOK,
@@ -120,7 +120,7 @@ impl Commands {
         body: WebhookBody,
     ) -> Result<Webhook, AppError> {
         let current = self
-            .store
+            .store()
             .webhook(id)
             .await?
             .ok_or_else(|| AppError::WebhookNotFound(id.to_string()))?;
@@ -139,9 +139,9 @@ impl Commands {
             None => current.secret,
         };
         webhook.updated_at = Timestamp::now().to_string();
-        self.store.save_webhook(&webhook, &secret).await?;
+        self.store().save_webhook(&webhook, &secret).await?;
         record_operation(
-            &self.store,
+            self.store(),
             actor,
             "webhook.update",
             WEBHOOK,
@@ -153,11 +153,11 @@ impl Commands {
 
     /// Removes a subscription with its pending deliveries.
     pub async fn delete_webhook(&self, actor: &Actor, id: &str) -> Result<(), AppError> {
-        if !self.store.delete_webhook(id).await? {
+        if !self.store().delete_webhook(id).await? {
             return Err(AppError::WebhookNotFound(id.to_string()));
         }
         tracing::info!(webhook = %id, "webhook removed");
-        record_operation(&self.store, actor, "webhook.delete", WEBHOOK, Some(id)).await;
+        record_operation(self.store(), actor, "webhook.delete", WEBHOOK, Some(id)).await;
         Ok(())
     }
 }

@@ -170,7 +170,6 @@ pub async fn bundle(
     let mut raw = Vec::new();
     let mut receipt = Value::Null;
     for stored in app.store.read_stream(run_id, 0).await? {
-        #[allow(clippy::wildcard_enum_match_arm)]
         match stored.event {
             RunEvent::DecisionReceiptRecorded {
                 receipt: recorded, ..
@@ -190,7 +189,23 @@ pub async fn bundle(
                 .push(json!({"ordinal": ordinal, "envelope": envelope, "receivedAt": received_at})),
             // The bundle holds the receipt, canonical events and raw
             // envelopes, and no more of either kind than asked for.
-            _ => {}
+            RunEvent::CanonicalEventRecorded { .. }
+            | RunEvent::RuntimeEnvelopeRecorded { .. }
+            | RunEvent::RunRequested { .. }
+            | RunEvent::RunStarted { .. }
+            | RunEvent::SessionBound { .. }
+            | RunEvent::MessageSent { .. }
+            | RunEvent::MessageRefused { .. }
+            | RunEvent::SessionStreamOpened { .. }
+            | RunEvent::RunCompleted { .. }
+            | RunEvent::RunFailed { .. }
+            | RunEvent::RunCancelled { .. }
+            | RunEvent::RunSuspended { .. }
+            | RunEvent::RunResumed { .. }
+            | RunEvent::ArtifactRegistered { .. }
+            | RunEvent::RunArchived { .. }
+            | RunEvent::RunDeleted { .. }
+            | RunEvent::ActionAudited { .. } => {}
         }
     }
     Ok(json!({

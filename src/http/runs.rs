@@ -69,9 +69,7 @@ pub async fn validate(State(app): State<AppState>, body: Bytes) -> Result<Json<V
         Ok(request) => request,
         Err(refusal) => return Ok(Json(verdict(refusal.findings(), Vec::new(), Value::Null))),
     };
-    let mut errors = request.validate();
-    let (payload_errors, mut warnings) = app.commands.payload_findings(&request);
-    errors.extend(payload_errors);
+    let (mut errors, mut warnings) = app.commands.request_findings(&request);
     let runtime = &app.runtime;
     let runtime_view = match runtime.handshake().await {
         Ok(init) => {

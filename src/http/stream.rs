@@ -11,7 +11,7 @@ use super::body::{query_bool, query_int, run_id, Params};
 use super::error::{AppError, Problem};
 use super::AppState;
 use crate::live::{frame, FeedItem, CANONICAL_EVENT, SNAPSHOT};
-use crate::queries::{read_model, visible_summary};
+use crate::queries::{model_of, visible_summary};
 use aggregates::Timestamp;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -97,7 +97,7 @@ pub async fn stream(
     let stream = async_stream::stream! {
         let mut sent_seq = u64::try_from(after_seq).unwrap_or_default();
         if include_snapshot {
-            match read_model::<RunStateView>(&app.store, run_id).await {
+            match model_of::<RunStateView>(&app.store, run_id).await {
                 Ok(view) => {
                     if sent_seq == 0 {
                         sent_seq = view.timeline.latest_seq;

@@ -23,7 +23,7 @@ mod session_end;
 mod start;
 mod subscription;
 
-pub use start::{bind_observed, start_observed, CONTEXT_EXTENSION};
+pub use start::{bind_observed, start_observed};
 
 use crate::run_repository::{CommandError, RunRepository};
 use crate::runtime::{RuntimeClient, RuntimeError};

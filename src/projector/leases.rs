@@ -23,27 +23,39 @@ pub fn lease(projector: &str, owner: &str, ttl: Duration) -> Lease {
     Lease::new(lease_name(projector), owner, ttl)
 }
 
-/// Runs `projectors` until the task is aborted: the ones whose leases this
+/// Each of `projectors` with the lease under which `owner` writes it: the
+/// one list that [`spawn`] takes and that the service releases at shutdown.
+pub fn leased(
+    projectors: Vec<Arc<dyn Projector>>,
+    owner: &str,
+    ttl: Duration,
+) -> Vec<(Arc<dyn Projector>, Lease)> {
+    projectors
+        .into_iter()
+        .map(|projector| {
+            let lease = lease(projector.name(), owner, ttl);
+            (projector, lease)
+        })
+        .collect()
+}
+
+/// Runs `projectors` (each with its lease, from [`leased`]) until the task
+/// is aborted: the ones whose leases this
 /// instance holds follow the log together (one read and one transaction
 /// per batch for all of them: SQLite has one writer, and each extra writer
 /// would only wait for it). Leases it lacks are tried again every half
 /// lease, so a projector whose holder died is taken over.
 pub fn spawn(
     store: EventStore,
-    projectors: Vec<Arc<dyn Projector>>,
-    owner: String,
+    projectors: Vec<(Arc<dyn Projector>, Lease)>,
     lease_ttl: Duration,
     health: ProjectorHealth,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let leases: Vec<Lease> = projectors
-            .iter()
-            .map(|projector| lease(projector.name(), &owner, lease_ttl))
-            .collect();
         loop {
             let mut held = Vec::new();
             let mut held_leases = Vec::new();
-            for (projector, lease) in projectors.iter().zip(&leases) {
+            for (projector, lease) in &projectors {
                 match lease.try_take(&store).await {
                     Ok(true) => {
                         held.push(Arc::clone(projector));

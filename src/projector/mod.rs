@@ -29,7 +29,7 @@ pub use canonical_index::CanonicalEventIndex;
 pub use documents::{load_model, DocumentProjector};
 pub use follow::{follow, Follow, DEFER_FOR, REBUILD_BATCH_SIZE};
 pub use health::{ProjectorHealth, Stall};
-pub use leases::{lease, lease_name, spawn, BATCH_SIZE};
+pub use leases::{lease, lease_name, leased, spawn, BATCH_SIZE};
 pub use model_cache::ModelCache;
 pub use rebuild::rebuild_run;
 pub use run_list::RunListProjector;

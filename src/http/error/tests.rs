@@ -42,7 +42,10 @@ fn a_runtime_refusal_answers_by_its_code() {
 #[tokio::test]
 async fn a_refused_message_is_message_send_failed_whatever_the_code() {
     for code in ["POLICY_DENIED", "SESSION_NOT_OPEN", "SOMETHING_NEW"] {
-        let error = AppError::of_message(crate::runtime::RuntimeError::refused(code, "no"));
+        let error = AppError::MessageRefused {
+            code: code.into(),
+            message: "no".into(),
+        };
         let (status, body) = body_of(error).await;
         assert_eq!(status, 422);
         assert_eq!(body["errorCode"], "MESSAGE_SEND_FAILED");

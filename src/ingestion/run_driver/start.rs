@@ -148,15 +148,12 @@ impl RunDriver {
                     code: code.to_string(),
                     message: message.clone(),
                 },
-                Err(error) => MessageOutcome::Refused {
-                    code: if error.is_transient() {
-                        "RUNTIME_UNAVAILABLE"
-                    } else {
-                        "MESSAGE_SEND_FAILED"
+                Err(error @ (RuntimeError::Unavailable(_) | RuntimeError::Timeout(_))) => {
+                    MessageOutcome::Refused {
+                        code: "RUNTIME_UNAVAILABLE".into(),
+                        message: error.to_string(),
                     }
-                    .into(),
-                    message: error.to_string(),
-                },
+                }
             };
             let refused = matches!(outcome, MessageOutcome::Refused { .. });
             self.record(RunCommand::RecordOutboundMessage {
@@ -195,7 +192,7 @@ impl RunDriver {
 
 /// The SessionStart extension that carries the request's context (the
 /// runtime has no other place for it; it stores extensions as given).
-pub const CONTEXT_EXTENSION: &str = "context";
+const CONTEXT_EXTENSION: &str = "context";
 
 fn session_start_payload(request: &ExecutionRequest) -> SessionStartPayload {
     let session = &request.session;
