@@ -19,15 +19,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
-// The language the rule tests (`run/tests.rs`, which imports `super::*`)
-// speak in, beyond what the state itself uses.
-#[cfg(test)]
-use crate::{
-    canonical::Subject,
-    command::{MessageOutcome, RunCommand},
-    error::DomainError,
-};
-
 mod decide;
 mod decision;
 mod envelopes;

@@ -18,11 +18,6 @@ use aggregates::{CanonicalEvent, RunEvent, RunStatus, Timestamp};
 use serde_json::Value;
 use uuid::Uuid;
 
-// A name the fold tests (`run_state/tests.rs`, which imports `super::*`)
-// use that the fold itself no longer does.
-#[cfg(test)]
-use aggregates::Subject;
-
 mod activity;
 mod decision;
 mod graph;

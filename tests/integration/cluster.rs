@@ -7,11 +7,10 @@ use crate::support;
 use macp_control_plane::api_client::{is_terminal, Client};
 use macp_control_plane::runtime::embedded::{EmbeddedRuntime, EmbeddedStorage};
 use macp_control_plane::store::chain_report;
-use serde_json::json;
 use support::process::{free_port, ControlPlane};
 use support::runtime_peer::{
-    assert_recorded_exactly_once, both_contribute, converged_commitment, direct_client,
-    multi_round_request, send_direct, MULTI_ROUND,
+    assert_recorded_exactly_once, both_contribute, contribute_rounds, converged_commitment,
+    direct_client, multi_round_request,
 };
 use support::sse::{seqs, SseClient};
 use support::{Engine, TestDb, PROCESS_WAIT};
@@ -51,23 +50,9 @@ async fn a_run_started_on_one_instance_is_watched_on_another_which_finishes_it_w
     let burst = {
         let (direct, run_id) = (direct.clone(), run_id.clone());
         tokio::spawn(async move {
-            let contribute = |i: usize| {
-                let (direct, run_id) = (direct.clone(), run_id.clone());
-                async move {
-                    for sender in ["alice", "bob"] {
-                        let value = json!({"value": format!("{sender}-{i}")});
-                        send_direct(&direct, &run_id, MULTI_ROUND, sender, "Contribute", value)
-                            .await;
-                    }
-                }
-            };
-            for i in 0..20 {
-                contribute(i).await;
-            }
+            contribute_rounds(&direct, &run_id, "first", 20).await;
             a_is_dead.await.expect("A killed");
-            for i in 20..40 {
-                contribute(i).await;
-            }
+            contribute_rounds(&direct, &run_id, "second", 20).await;
         })
     };
     // A dies once B has seen one of the burst's envelopes recorded.

@@ -26,8 +26,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::process::{free_port, ControlPlane};
 use support::runtime_peer::{
-    both_contribute, converged_commitment, direct_client, multi_round_request, recorded_history,
-    runtime_history, send_direct, MULTI_ROUND,
+    both_contribute, contribute_rounds, converged_commitment, direct_client, multi_round_request,
+    recorded_history, runtime_history, MULTI_ROUND,
 };
 use support::{running_within, Engine, TestDb, RECOVERY_WAIT};
 use uuid::Uuid;
@@ -52,17 +52,6 @@ fn report(test: &str, figures: String) {
 /// A number in `0..bound` (fault timing needs variety, not quality).
 fn random_below(bound: u64) -> u64 {
     (Uuid::new_v4().as_u128() % u128::from(bound.max(1))) as u64
-}
-
-/// `rounds` contributions from each of alice and bob, never agreeing (so
-/// the session stays open), straight to the runtime.
-async fn contribute(runtime: &RuntimeClient, run_id: &str, tag: &str, rounds: usize) {
-    for i in 0..rounds {
-        for sender in ["alice", "bob"] {
-            let value = json!({"value": format!("{sender}-{tag}-{i}")});
-            send_direct(runtime, run_id, MULTI_ROUND, sender, "Contribute", value).await;
-        }
-    }
 }
 
 /// Agreement and the Commitment, then waits for `completed`.

@@ -11,8 +11,7 @@ use crate::support;
 use macp_control_plane::config::EmbeddedStorageKind;
 use macp_control_plane::demo::decision_request;
 use serde_json::{json, Value};
-use std::time::Duration;
-use support::{poll_until, Engine, TestDb, TestService, WAIT};
+use support::{caught_up, poll_until, running, Engine, TestDb, TestService};
 
 fn adversarial() -> Vec<String> {
     vec![
@@ -112,12 +111,7 @@ async fn fuzz(engine: Engine) -> Tally {
 
     let mut live = decision_request();
     live["session"]["ttlMs"] = json!(600_000);
-    let (_, created) = client.post("/runs", &live).await.unwrap();
-    let run_id = created["runId"].as_str().unwrap().to_string();
-    client
-        .wait_for_status(&run_id, WAIT, |s| s == "running")
-        .await
-        .unwrap();
+    let run_id = running(client, &live).await;
     let mut run_request = decision_request();
     run_request["session"]["metadata"]["environment"] = json!("prod");
     run_request["session"]["metadata"]["scenarioRef"] = json!("pack/scenario@1");
@@ -239,20 +233,7 @@ async fn fuzz(engine: Engine) -> Tally {
         }
     }
     // Every projector reaches the head of the log; the service is ready.
-    let head = store.head_position().await.unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        let checkpoints = store.checkpoints().await.unwrap();
-        let behind: Vec<_> = checkpoints.iter().filter(|(_, at)| **at < head).collect();
-        if behind.is_empty() {
-            break;
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "projectors behind the head {head}: {behind:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    caught_up(&store).await;
     let ready = poll_until(client, "/readyz", |r| r["ok"] == true).await;
     assert_eq!(ready["projectors"], "ok");
     // No input reached the runtime as a transport failure.

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use support::runtime_peer::{converged_commitment, multi_round_request};
 use support::sse::{seqs, SseClient};
-use support::{poll_until, running, Engine, TestDb, WAIT};
+use support::{caught_up, poll_until, running, Engine, TestDb, WAIT};
 
 /// Sends `rounds` disagreeing contributions from each participant, then an
 /// agreement and the Commitment that ends the run.
@@ -305,11 +305,7 @@ async fn replay_state_from_snapshots_is_the_folded_prefix() {
         .await
         .unwrap();
     let service = db.start().await;
-    let started = std::time::Instant::now();
-    while store.slowest_checkpoint().await.unwrap() < store.head_position().await.unwrap() {
-        assert!(started.elapsed() < WAIT, "the seeded run was not projected");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    caught_up(&store).await;
     let log = store.read_stream(run_id, 0).await.unwrap();
     let latest = log
         .iter()

@@ -16,7 +16,7 @@ use support::runtime_peer::{
     both_contribute, converged_commitment, direct_client, send_direct, start_session_directly,
     MULTI_ROUND,
 };
-use support::{poll_until, Engine, TestDb, WAIT};
+use support::{poll_until, running, Engine, TestDb, WAIT};
 
 fn ms(value: &serde_json::Value) -> i64 {
     aggregates::Timestamp::parse(value.as_str().unwrap())
@@ -126,12 +126,7 @@ async fn a_cancel_after_the_session_resolved_answers_409_and_the_run_completes()
     let config = db.config_with_runtime(runtime.address);
     let service = Service::start(&config).await.unwrap();
     let client = &Client::new(&format!("http://{}", service.address));
-    let (_, created) = client.post("/runs", &decision_request()).await.unwrap();
-    let run_id = created["runId"].as_str().unwrap().to_string();
-    client
-        .wait_for_status(&run_id, WAIT, |s| s == "running")
-        .await
-        .unwrap();
+    let run_id = running(client, &decision_request()).await;
     // The coordinator commits straight to the runtime; the cancel follows
     // at once, before or after the control plane has recorded the end.
     let direct = direct_client(runtime.address);

@@ -169,11 +169,13 @@ async fn stall_is_reported_and_recovers(engine: Engine) {
     execute(&db, engine, poison).await;
     let (_, created) = client.post("/runs", &decision_request()).await.unwrap();
     let second = created["runId"].as_str().unwrap().to_string();
+    let started = std::time::Instant::now();
     let ready = loop {
         let (status, ready) = client.get("/readyz").await.unwrap();
         if status == 503 {
             break ready;
         }
+        assert!(started.elapsed() < WAIT, "/readyz never said 503: {ready}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let said = ready["projectors"].as_str().unwrap();

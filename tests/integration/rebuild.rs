@@ -8,13 +8,10 @@ use crate::support;
 
 use macp_control_plane::demo::{self, decision_request};
 use macp_control_plane::live::LiveHub;
-use macp_control_plane::projector;
 use macp_control_plane::rebuild;
-use macp_control_plane::store::EventStore;
 use serde_json::json;
 use sqlx::{AnyConnection, Connection, Row};
-use std::time::Duration;
-use support::{running, Engine, TestDb, WAIT};
+use support::{caught_up, running, Engine, TestDb, WAIT};
 
 /// Every row of every read-model table, in a fixed order, as text.
 async fn dump_read_models(url: &str) -> Vec<String> {
@@ -42,26 +39,6 @@ async fn dump_read_models(url: &str) -> Vec<String> {
         }
     }
     rows
-}
-
-/// Waits until every projector has folded the whole log.
-async fn caught_up(store: &EventStore) {
-    let live = LiveHub::new(store.clone());
-    let started = std::time::Instant::now();
-    loop {
-        let head = store.head_position().await.unwrap();
-        let mut behind = Vec::new();
-        for projector in projector::all(&live) {
-            if store.checkpoint(projector.name()).await.unwrap() < head {
-                behind.push(projector.name());
-            }
-        }
-        if behind.is_empty() {
-            return;
-        }
-        assert!(started.elapsed() < WAIT, "projectors behind: {behind:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn rebuilt_models_equal_live_ones(engine: Engine) {

@@ -13,8 +13,9 @@ use serde_json::json;
 use std::time::Duration;
 use support::process::{free_port, ControlPlane};
 use support::runtime_peer::{
-    assert_recorded_exactly_once, both_contribute, converged_commitment, direct_client,
-    multi_round_request, send_direct, start_session_directly, FaultProxy, MULTI_ROUND,
+    assert_recorded_exactly_once, both_contribute, contribute_rounds, converged_commitment,
+    direct_client, multi_round_request, send_direct, start_session_directly, FaultProxy,
+    MULTI_ROUND,
 };
 use support::{running_within, Engine, TestDb, PROCESS_WAIT};
 
@@ -31,12 +32,7 @@ async fn a_dropped_stream_resumes_after_the_last_recorded_envelope() {
     let service = Service::start(&config).await.unwrap();
     let client = Client::new(&format!("http://{}", service.address));
 
-    let (_, created) = client.post("/runs", &decision_request()).await.unwrap();
-    let run_id = created["runId"].as_str().unwrap().to_string();
-    client
-        .wait_for_status(&run_id, PROCESS_WAIT, |s| s == "running")
-        .await
-        .unwrap();
+    let run_id = running_within(&client, &decision_request(), PROCESS_WAIT).await;
     client
         .send(
             &run_id,
@@ -132,22 +128,9 @@ async fn a_killed_control_plane_resumes_its_runs_losing_and_doubling_nothing() {
     for kill in 0..2 {
         let burst = {
             let (direct, run_id) = (direct.clone(), run_id.clone());
-            tokio::spawn(async move {
-                for i in 0..40 {
-                    for sender in ["alice", "bob"] {
-                        let value = format!("{sender}-{kill}-{i}");
-                        send_direct(
-                            &direct,
-                            &run_id,
-                            MULTI_ROUND,
-                            sender,
-                            "Contribute",
-                            json!({"value": value}),
-                        )
-                        .await;
-                    }
-                }
-            })
+            tokio::spawn(
+                async move { contribute_rounds(&direct, &run_id, &kill.to_string(), 40).await },
+            )
         };
         tokio::time::sleep(Duration::from_millis(60 + 40 * kill)).await;
         control_plane.kill();

@@ -351,22 +351,11 @@ async fn a_signed_receipt_is_kept_and_verifies(engine: Engine) {
              RETURNING position"
         }
     };
-    let forged: i64 = match engine {
-        Engine::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query_scalar(forge)
-                .fetch_one(&mut conn)
-                .await
-                .unwrap()
-        }
-        Engine::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query_scalar(forge)
-                .fetch_one(&mut conn)
-                .await
-                .unwrap()
-        }
-    };
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let forged: i64 = sqlx::query_scalar(forge)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     let (status, report) = service
         .client
         .get(&format!("/runs/{run_id}/verify"))

@@ -264,23 +264,14 @@ async fn queued_deliveries_survive_a_restart_of_the_control_plane() {
         .unwrap();
     let hook_id = hook["id"].as_str().unwrap().to_string();
     let outcome = demo::run(&base).await.unwrap();
-    let started = Instant::now();
-    loop {
-        let (_, deliveries) = client
-            .get(&format!("/webhooks/{hook_id}/deliveries"))
-            .await
-            .unwrap();
-        let tried = deliveries.as_array().is_some_and(|d| {
+    poll_until(&client, &format!("/webhooks/{hook_id}/deliveries"), |d| {
+        d.as_array().is_some_and(|d| {
             d.len() == 2
                 && d.iter()
                     .all(|d| d["attempts"].as_i64() >= Some(1) && d["status"] == "pending")
-        });
-        if tried {
-            break;
-        }
-        assert!(started.elapsed() < WAIT, "{deliveries}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        })
+    })
+    .await;
     drop(service);
 
     // The receiver comes up, then the control plane again: the outbox is

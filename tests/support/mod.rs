@@ -146,6 +146,22 @@ pub async fn read_all_settled(
     }
 }
 
+/// Waits until every projector the service runs has folded the log as far
+/// as it goes now; fails after [`WAIT`] with the checkpoints.
+pub async fn caught_up(store: &EventStore) {
+    let projectors = macp_control_plane::projector::served(
+        &macp_control_plane::live::LiveHub::new(store.clone()),
+    );
+    let names: Vec<&str> = projectors.iter().map(|p| p.name()).collect();
+    let head = store.head_position().await.expect("head position");
+    let folded = store
+        .wait_for_checkpoints(&names, head, WAIT, Duration::from_millis(50))
+        .await
+        .expect("checkpoints");
+    let checkpoints = store.checkpoints().await.expect("checkpoints");
+    assert!(folded, "projectors behind the head {head}: {checkpoints:?}");
+}
+
 /// How long a test waits for the service in its own process to get
 /// somewhere (a run to run, a read model to catch up) before it fails.
 pub const WAIT: Duration = Duration::from_secs(30);

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use super::TestDb;
+use super::{TestDb, PROCESS_WAIT};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -50,7 +50,7 @@ impl ControlPlane {
             .is_err()
         {
             assert!(
-                started.elapsed() < Duration::from_secs(60),
+                started.elapsed() < PROCESS_WAIT,
                 "the control plane did not come up"
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -84,7 +84,7 @@ impl ControlPlane {
                 return (status, started.elapsed());
             }
             assert!(
-                started.elapsed() < Duration::from_secs(60),
+                started.elapsed() < PROCESS_WAIT,
                 "the control plane did not exit after SIGTERM"
             );
             std::thread::sleep(Duration::from_millis(10));

@@ -3,8 +3,9 @@
 //! handled (our `decide`), then these events or this error.
 
 use super::*;
-use crate::canonical::DerivedEvent;
-use crate::command::OutboundMessage;
+use crate::canonical::{DerivedEvent, Subject};
+use crate::command::{MessageOutcome, OutboundMessage, RunCommand};
+use crate::error::DomainError;
 use crate::event::RawEnvelope;
 use cqrs_es::test::{AggregateTestExecutor, TestFramework};
 use serde_json::json;

@@ -2,7 +2,7 @@
 
 use super::*;
 use aggregates::canonical::DerivedEvent;
-use aggregates::{decide, RawEnvelope, RunCommand, RunState};
+use aggregates::{decide, RawEnvelope, RunCommand, RunState, Subject};
 use serde_json::json;
 
 const T: Timestamp = Timestamp::from_unix_ms(1_700_000_000_000);

@@ -27,9 +27,9 @@ async fn kills_lose_and_double_nothing(engine: Engine) {
             .iter()
             .map(|run_id| {
                 let (direct, run_id) = (direct.clone(), run_id.clone());
-                tokio::spawn(
-                    async move { contribute(&direct, &run_id, &kill.to_string(), 15).await },
-                )
+                tokio::spawn(async move {
+                    contribute_rounds(&direct, &run_id, &kill.to_string(), 15).await;
+                })
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(random_below(120))).await;

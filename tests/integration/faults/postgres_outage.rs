@@ -129,10 +129,8 @@ async fn runs_complete_after_postgres_stops_and_starts_mid_run() {
         .unwrap();
     let direct = direct_client(runtime.address);
     let db = TestDb::new(Engine::Sqlite).await;
-    let mut config = db.config();
+    let mut config = db.config_with_runtime(runtime.address);
     config.database_url = Some(postgres.url());
-    config.runtime_address = Some(runtime.address.to_string());
-    config.runtime_auth = Some(macp_control_plane::config::RuntimeAuth::Dev);
     config.run_lease_ms = 1_000;
     let service = Service::start(&config).await.unwrap();
     let client = Client::new(&format!("http://{}", service.address));
@@ -143,9 +141,9 @@ async fn runs_complete_after_postgres_stops_and_starts_mid_run() {
         // while envelopes keep arriving at the runtime.
         let burst = {
             let (direct, run_id) = (direct.clone(), run_id.clone());
-            tokio::spawn(
-                async move { contribute(&direct, &run_id, &format!("o{outage}"), 20).await },
-            )
+            tokio::spawn(async move {
+                contribute_rounds(&direct, &run_id, &format!("o{outage}"), 20).await;
+            })
         };
         tokio::time::sleep(Duration::from_millis(random_below(200))).await;
         let server = &postgres;

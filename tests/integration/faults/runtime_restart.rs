@@ -52,20 +52,18 @@ async fn runs_complete_after_the_runtime_restarts_mid_run() {
     let mut runtime = RuntimeProcess::start(bind, runtime_dir.path()).await;
     let direct = direct_client(bind);
     let db = TestDb::new(Engine::Sqlite).await;
-    let mut config = db.config();
-    config.runtime_address = Some(bind.to_string());
-    config.runtime_auth = Some(macp_control_plane::config::RuntimeAuth::Dev);
+    let mut config = db.config_with_runtime(bind);
     config.run_lease_ms = 1_000;
     let service = Service::start(&config).await.unwrap();
     let client = Client::new(&format!("http://{}", service.address));
     let run_id = running_within(&client, &multi_round_request(300_000), RECOVERY_WAIT).await;
 
     for restart in 0..restarts {
-        contribute(&direct, &run_id, &format!("before-{restart}"), 10).await;
+        contribute_rounds(&direct, &run_id, &format!("before-{restart}"), 10).await;
         runtime.kill();
         tokio::time::sleep(Duration::from_millis(200 + random_below(800))).await;
         runtime = RuntimeProcess::start(bind, runtime_dir.path()).await;
-        contribute(&direct, &run_id, &format!("after-{restart}"), 10).await;
+        contribute_rounds(&direct, &run_id, &format!("after-{restart}"), 10).await;
     }
     finish(&client, &direct, &run_id).await;
 
@@ -89,9 +87,7 @@ async fn the_circuit_breaker_opens_on_a_dead_runtime_and_closes_when_it_is_back(
     let runtime_dir = tempfile::tempdir().unwrap();
     let bind: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let db = TestDb::new(Engine::Sqlite).await;
-    let mut config = db.config();
-    config.runtime_address = Some(bind.to_string());
-    config.runtime_auth = Some(macp_control_plane::config::RuntimeAuth::Dev);
+    let mut config = db.config_with_runtime(bind);
     config.circuit_breaker_failures = 3;
     config.circuit_breaker_cooldown_ms = 300;
     let service = Service::start(&config).await.unwrap();

@@ -17,7 +17,7 @@ async fn sigterm_mid_burst_exits_cleanly_and_hands_the_runs_over_at_once() {
 
     let burst = {
         let (direct, run_id) = (direct.clone(), run_id.clone());
-        tokio::spawn(async move { contribute(&direct, &run_id, "term", 20).await })
+        tokio::spawn(async move { contribute_rounds(&direct, &run_id, "term", 20).await })
     };
     tokio::time::sleep(Duration::from_millis(30)).await;
     let (status, took) = tokio::task::spawn_blocking(move || control_plane.terminate())
