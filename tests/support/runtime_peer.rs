@@ -94,39 +94,39 @@ pub async fn send_direct(
         .unwrap_or_else(|e| panic!("{sender} {message_type}: {e}"));
 }
 
+/// The two participants of [`multi_round_request`]'s session who
+/// contribute.
+const CONTRIBUTORS: [&str; 2] = ["alice", "bob"];
+
+/// `sender` sends `Contribute {value}` straight to the runtime.
+async fn contribute(client: &RuntimeClient, session_id: &str, sender: &str, value: String) {
+    let payload = serde_json::json!({ "value": value });
+    send_direct(
+        client,
+        session_id,
+        MULTI_ROUND,
+        sender,
+        "Contribute",
+        payload,
+    )
+    .await;
+}
+
 /// `rounds` contributions from each of alice and bob (values
 /// `{sender}-{tag}-{round}`), never agreeing, so the session stays open;
 /// straight to the runtime.
 pub async fn contribute_rounds(client: &RuntimeClient, session_id: &str, tag: &str, rounds: usize) {
     for i in 0..rounds {
-        for sender in ["alice", "bob"] {
-            let payload = serde_json::json!({"value": format!("{sender}-{tag}-{i}")});
-            send_direct(
-                client,
-                session_id,
-                MULTI_ROUND,
-                sender,
-                "Contribute",
-                payload,
-            )
-            .await;
+        for sender in CONTRIBUTORS {
+            contribute(client, session_id, sender, format!("{sender}-{tag}-{i}")).await;
         }
     }
 }
 
 /// `alice` and `bob` each send `Contribute {value}` straight to the runtime.
 pub async fn both_contribute(client: &RuntimeClient, session_id: &str, value: &str) {
-    for sender in ["alice", "bob"] {
-        let payload = serde_json::json!({ "value": value });
-        send_direct(
-            client,
-            session_id,
-            MULTI_ROUND,
-            sender,
-            "Contribute",
-            payload,
-        )
-        .await;
+    for sender in CONTRIBUTORS {
+        contribute(client, session_id, sender, value.to_string()).await;
     }
 }
 
